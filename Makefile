@@ -1,0 +1,37 @@
+# Two entry points (see README):
+#   make reproduce   set up .venv and run the default reproduction with Snakemake
+#   make test        set up .venv and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+# The pinned CPU wheel on the development machines; on a CUDA machine the same pin
+# resolves to PyPI's CUDA build of the same release.
+TORCH_VERSION ?= 2.13.0
+CORES ?= all
+BIN := $(VENV)/bin
+
+.PHONY: reproduce test venv figures lint clean-results
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+reproduce: venv
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+
+# Tables, figures and the report from existing evaluation results; never trains.
+figures: venv
+	$(BIN)/snakemake --cores $(CORES) figures
+
+test: venv
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; exit 1; fi; \
+	exit $$rc
+
+lint: venv
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules

@@ -1,0 +1,504 @@
+"""Random LoLaMeMe programs and ListOps expressions, with their answers and slice facts.
+
+Every knob of SPEC section 3 is a field of `ProgramConfig` / `ListOpsConfig`. The generator
+tracks values while it builds each expression, which is how it avoids zero divisors; the
+reference interpreter (`program.interpret`) recomputes every answer in the tests.
+
+The hot loop is plain Python kept lean (local names for `random`, no per-node allocation
+beyond the AST): the dataset benchmark generates about a million programs per half minute
+on two cores (see `python -m thex.bench data`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+from thex.config import ConfigError
+from thex.languages import listops as lo
+from thex.languages import lola, meme
+from thex.languages.program import APPLY, DIVIDING, LEXICON, OPERATORS, Semantics, Words
+from thex.languages.syntax import KEYWORDS, global_name
+
+LANGUAGES = ("lola", "meme")
+# Knobs that fix the world of globals or the semantics: one value for all splits of a dataset.
+WORLD_KNOBS = ("n_globals", "modulus", "latent_types", "type_moduli", "world_seed")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class ProgramConfig:
+    """Knobs of the LoLa/MeMe program generator (defaults in docs/languages.md)."""
+
+    languages: dict[str, float] = field(default_factory=lambda: {"lola": 1.0})  # language -> weight
+    n_statements: tuple[int, int] = (4, 8)  # assignments the query may depend on (min, max)
+    depth: tuple[int, int] = (1, 2)  # expression depth of each assignment (min, max)
+    operators: tuple[str, ...] = OPERATORS
+    literals: tuple[int, int] = (0, 9)  # literal range, inclusive
+    modulus: int = 100
+    p_variable: float = 0.5  # probability that an operand is an earlier variable
+    distractors: tuple[int, int] = (0, 0)  # extra assignments the answer never depends on
+    query: Literal["last", "random", "first"] = "last"  # which assignment is printed
+    naming: Literal["words", "letters"] = "words"
+    name_words: tuple[int, int] = (1, 3)  # words per identifier
+    letters_per_word: tuple[int, int] = (2, 4)  # with naming: letters
+    n_globals: int = 0  # G, the size of the world of global constants
+    p_global: float = 0.0  # probability that an operand is a global
+    recall_fraction: float = 0.0  # fraction of samples that just print a global
+    latent_types: bool = False
+    type_moduli: dict[str, int] = field(default_factory=lambda: {"fruit": 10, "animal": 100})
+    world_seed: int | None = None  # defaults to the dataset seed; fixes global names and values
+
+    def __post_init__(self) -> None:
+        _check_range("n_statements", self.n_statements, 1)
+        _check_range("depth", self.depth, 0)
+        _check_range("literals", self.literals, 0)
+        _check_range("distractors", self.distractors, 0)
+        _check_range("name_words", self.name_words, 1)
+        _check_range("letters_per_word", self.letters_per_word, 1)
+        if not self.languages or any(lang not in LANGUAGES for lang in self.languages):
+            raise ConfigError(f"languages: keys must be among {LANGUAGES}, got {sorted(self.languages)}")
+        if any(w < 0 for w in self.languages.values()) or sum(self.languages.values()) <= 0:
+            raise ConfigError(f"languages: weights must be >= 0 with a positive sum, got {self.languages}")
+        if not self.operators or any(op not in OPERATORS for op in self.operators):
+            raise ConfigError(f"operators: each must be one of {OPERATORS}, got {list(self.operators)}")
+        if self.modulus < 2:
+            raise ConfigError(f"modulus: must be >= 2, got {self.modulus}")
+        for key in ("p_variable", "p_global", "recall_fraction"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"{key}: must be in [0, 1], got {getattr(self, key)}")
+        if self.p_variable + self.p_global > 1.0:
+            raise ConfigError(f"p_variable + p_global must be <= 1, got {self.p_variable + self.p_global}")
+        if self.n_globals < 0:
+            raise ConfigError(f"n_globals: must be >= 0, got {self.n_globals}")
+        if self.n_globals == 0 and (self.p_global > 0 or self.recall_fraction > 0):
+            raise ConfigError("p_global and recall_fraction need n_globals > 0")
+        if DIVIDING & set(self.operators) and self.literals[1] < 1:
+            raise ConfigError("literals: div/mod need a literal range that includes a non-zero value")
+        for cls, m in self.type_moduli.items():
+            if cls not in LEXICON.nouns:
+                raise ConfigError(f"type_moduli: {cls!r} is not a lexical class; classes: {sorted(LEXICON.nouns)}")
+            if m < 2:
+                raise ConfigError(f"type_moduli.{cls}: modulus must be >= 2, got {m}")
+        if self.latent_types and not self.type_moduli:
+            raise ConfigError("latent_types needs at least one class in type_moduli")
+        if self.latent_types and self.naming != "words":
+            raise ConfigError("latent_types needs naming: words (letter names have no lexical class)")
+
+    @property
+    def semantics(self) -> Semantics:
+        return Semantics(self.modulus, self.latent_types, self.type_moduli)
+
+
+@dataclass(frozen=True)
+class ListOpsConfig:
+    """Knobs of the ListOps generator."""
+
+    depth: tuple[int, int] = (1, 4)  # nesting depth (min, max)
+    max_args: int = 5  # arguments per operator, at least 2
+    length: tuple[int, int] = (1, 200)  # characters of the expression (min, max)
+    p_branch: float = 0.25  # probability that an argument off the deepest path is itself a list
+    operators: tuple[str, ...] = lo.OPERATORS
+
+    def __post_init__(self) -> None:
+        _check_range("depth", self.depth, 1)
+        _check_range("length", self.length, 1)
+        if self.max_args < 2:
+            raise ConfigError(f"max_args: must be >= 2, got {self.max_args}")
+        if not 0.0 <= self.p_branch < 1.0:
+            raise ConfigError(f"p_branch: must be in [0, 1), got {self.p_branch}")
+        if not self.operators or any(op not in lo.OPERATORS for op in self.operators):
+            raise ConfigError(f"operators: each must be one of {lo.OPERATORS}, got {list(self.operators)}")
+
+
+def _check_range(key: str, value: tuple[int, int], lowest: int) -> None:
+    lo_, hi = value
+    if lo_ < lowest or hi < lo_:
+        raise ConfigError(f"{key}: expected [min, max] with {lowest} <= min <= max, got {list(value)}")
+
+
+def derived_rng(*parts: object) -> random.Random:
+    """A random stream fixed by `parts` on every machine and Python version."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "little"))
+
+
+@dataclass(frozen=True)
+class World:
+    """G global constants: names (word tuples) and values, fixed by the world seed."""
+
+    names: tuple[Words, ...]
+    values: dict[Words, int]
+
+    @classmethod
+    def build(cls, cfg: ProgramConfig, world_seed: int) -> "World":
+        rng = derived_rng("world", world_seed)
+        namer = _Namer(cfg, rng)
+        names: list[Words] = []
+        seen: set[Words] = set()
+        while len(names) < cfg.n_globals:
+            words = namer.words()
+            if words not in seen:
+                seen.add(words)
+                names.append(words)
+        semantics = cfg.semantics
+        values = {w: int(rng.random() * semantics.modulus_of(w)) for w in names}
+        return cls(tuple(names), values)
+
+
+class _Namer:
+    """Identifiers: a head noun (its lexical class is the latent type) and adjectives.
+
+    `words()` gives word tuples (for the world of globals); `name()` writes a variable's
+    name straight in one language, from suffix tables derived from that language's
+    `Surface.name`, because it runs for every assignment of every program.
+    """
+
+    def __init__(self, cfg: ProgramConfig, rng: random.Random):
+        self.random = rng.random
+        self.letters = cfg.naming == "letters"
+        self.words_lo, self.words_span = cfg.name_words[0], cfg.name_words[1] - cfg.name_words[0] + 1
+        self.letters_lo, self.letters_span = cfg.letters_per_word[0], cfg.letters_per_word[1] - cfg.letters_per_word[0] + 1
+        classes = [c for c in LEXICON.nouns if not cfg.latent_types or c in cfg.type_moduli]
+        self.classes = [LEXICON.nouns[c] for c in classes]
+        semantics = cfg.semantics
+        self.class_moduli = [semantics.modulus_of((LEXICON.nouns[c][0],)) for c in classes]
+        self.modulus = cfg.modulus
+        self.adjectives = LEXICON.adjectives
+
+    def _letters(self) -> str:
+        rnd = self.random
+        while True:
+            word = "".join([_LETTERS[int(rnd() * 26)] for _ in range(self.letters_lo + int(rnd() * self.letters_span))])
+            if word not in KEYWORDS:
+                return word
+
+    def words(self) -> Words:
+        rnd = self.random
+        n = self.words_lo + int(rnd() * self.words_span)
+        if self.letters:
+            return tuple([self._letters() for _ in range(n)])
+        nouns = self.classes[int(rnd() * len(self.classes))]
+        head = nouns[int(rnd() * len(nouns))]
+        adjectives = self.adjectives
+        return (head,) + tuple([adjectives[int(rnd() * len(adjectives))] for _ in range(n - 1)])
+
+    def drawer(self, language: str) -> Callable[[], tuple[str, int]]:
+        """A function drawing (name in `language`, its modulus) of a random identifier."""
+        rnd = self.random
+        words_lo, words_span = self.words_lo, self.words_span
+        if self.letters:
+            surface_name, letters, modulus = SURFACES[language].name, self._letters, self.modulus
+            return lambda: (surface_name(tuple([letters() for _ in range(words_lo + int(rnd() * words_span))])), modulus)
+        tables, moduli, n_classes = self.tables(language), self.class_moduli, len(self.classes)
+
+        def draw() -> tuple[str, int]:
+            c = int(rnd() * n_classes)
+            names = tables[c][words_lo + int(rnd() * words_span)]
+            return names[int(rnd() * len(names))], moduli[c]
+
+        return draw
+
+    def tables(self, language: str) -> list[list[list[str]]]:
+        """[class][words] -> every name with a head noun of that class, written in `language`."""
+        return _name_tables(language, tuple(tuple(nouns) for nouns in self.classes), self.words_lo + self.words_span - 1)
+
+
+@functools.lru_cache(maxsize=16)
+def _name_tables(language: str, classes: tuple[tuple[str, ...], ...], max_words: int) -> list[list[list[str]]]:
+    # Built once per process: a few hundred thousand names for three-word identifiers.
+    suffixes = [SURFACES[language].name(("x", adj))[1:] for adj in LEXICON.adjectives]  # "Red" / "_red"
+    by_class = []
+    for nouns in classes:
+        by_words: list[list[str]] = [[], list(nouns)]
+        for _ in range(1, max_words):
+            by_words.append([head + suffix for head in by_words[-1] for suffix in suffixes])
+        by_class.append(by_words)
+    return by_class
+
+
+# Columns of a generated batch of programs, in order (see thex.datasets for their meaning).
+PROGRAM_COLUMNS = (
+    "prompt",
+    "answer",
+    "language",
+    "task",
+    "n_statements",
+    "n_distractors",
+    "depth",
+    "hops",
+    "operators",
+    "n_operations",
+    "n_needed",
+    "n_globals_used",
+    "globals_used",
+    "modulus",
+)
+
+SURFACES = {"lola": lola.SURFACE, "meme": meme.SURFACE}
+_OP_BIT = {op: 1 << i for i, op in enumerate(OPERATORS)}
+# Operator bit mask -> "add,mul,..." (the `operators` column).
+_OPS_TEXT = [",".join(op for op in OPERATORS if bits & _OP_BIT[op]) for bits in range(1 << len(OPERATORS))]
+
+
+class ProgramGenerator:
+    """Draws programs from one random stream and writes them straight to text.
+
+    Building an AST per program and rendering it was several times slower; instead the
+    generator emits text through the language's `Surface` (the functions the AST renderer
+    uses), tracks the facts as bit masks, and fills whole columns in one call, so that the
+    per-program work is the work itself. The tests parse every generated text and check it
+    against `render`, `interpret` and `program.facts`.
+    """
+
+    def __init__(self, cfg: ProgramConfig, world: World, rng: random.Random):
+        self.cfg = cfg
+        self.world = world
+        self.rng = rng
+        self.namer = _Namer(cfg, rng)
+        self.global_names = [global_name(w) for w in world.names]
+        self.global_values = [world.values[w] for w in world.names]
+        self.global_moduli = [cfg.semantics.modulus_of(w) for w in world.names]
+        # Per language and operator: the text around and between the operands (cut out of
+        # the language's own `operation`), the semantics, the fact bit, and whether it divides.
+        self.op_tables = {
+            lang: [
+                (*surface.operation(op, "\0", "\1").replace("\1", "\0").split("\0"), APPLY[op], _OP_BIT[op], op in DIVIDING)
+                for op in cfg.operators
+            ]
+            for lang, surface in SURFACES.items()
+        }
+
+    def generate(self, count: int, featured: list[int] | None = None) -> dict[str, list]:
+        """`count` programs as columns (PROGRAM_COLUMNS); `featured[k]`, when given, indexes
+        a global that program k's answer must use (exposure control)."""
+        cfg, rng = self.cfg, self.rng
+        rnd = rng.random
+        languages = list(cfg.languages)
+        weights = list(cfg.languages.values())
+        language_cdf = [sum(weights[: i + 1]) / sum(weights) for i in range(len(weights))]
+        stmt_lo, stmt_span = cfg.n_statements[0], cfg.n_statements[1] - cfg.n_statements[0] + 1
+        dist_lo, dist_span = cfg.distractors[0], cfg.distractors[1] - cfg.distractors[0] + 1
+        depth_lo, depth_span = cfg.depth[0], cfg.depth[1] - cfg.depth[0] + 1
+        query_mode, recall_fraction = cfg.query, cfg.recall_fraction
+        drawers = {lang: self.namer.drawer(lang) for lang in languages}
+        global_names, global_values = self.global_names, self.global_values
+        n_kinds, p_global, p_var = len(cfg.operators), cfg.p_global, cfg.p_global + cfg.p_variable
+        lit_span = cfg.literals[1] - cfg.literals[0] + 1
+        literal_leaves = [(str(v), v, 0) for v in range(cfg.literals[0], cfg.literals[1] + 1)]
+        nonzero_leaves = [leaf for leaf in literal_leaves if leaf[1] != 0]
+        global_leaves = [(name, value, 0) for name, value in zip(self.global_names, self.global_values)]
+        n_globals = len(global_leaves)
+        columns: dict[str, list] = {name: [] for name in PROGRAM_COLUMNS}
+
+        # State read by `expr`, reset per program or per assignment. `expr` is a closure
+        # over locals because this is the generator's hot path, and local lookups are much
+        # cheaper than attribute lookups in CPython.
+        op_table = self.op_tables[languages[0]]
+        leaves: list[tuple[str, int, int]] = []  # the pool of variables the assignment may read
+        pool_deps: list[int] = []  # per pool variable: its own bit | the bits it depends on
+        pool_hops: list[int] = []
+        m = 0  # modulus of the assignment's target
+        # Facts of the assignment being written: main-chain assignments it depends on (bit
+        # mask, transitively), its hops, globals it reads, operator bits, operation count.
+        deps = hops = bits = n_ops = 0
+        globs: list[int] = []
+        force: int | None = None  # a global for the assignment's leftmost leaf
+
+        def expr(depth: int) -> tuple[str, int, int]:
+            """(text, value mod m, depth) of an expression with `depth` levels of operations."""
+            nonlocal deps, hops, bits, n_ops, force
+            if depth == 0:  # a leaf: its (text, value, 0) tuples are made once, not per use
+                if force is not None:
+                    g, force = force, None
+                    globs.append(g)
+                    return global_leaves[g]
+                r = rnd()
+                if r < p_global:
+                    g = int(rnd() * n_globals)
+                    globs.append(g)
+                    return global_leaves[g]
+                if leaves and r < p_var:
+                    i = int(rnd() * len(leaves))
+                    deps |= pool_deps[i]
+                    if pool_hops[i] >= hops:
+                        hops = pool_hops[i] + 1
+                    return leaves[i]
+                return literal_leaves[int(rnd() * lit_span)]
+            before, between, after, apply, bit, dividing = op_table[int(rnd() * n_kinds)]
+            other = int(rnd() * depth)  # depth of the child off the deepest path
+            if rnd() < 0.5:
+                left, lv, ld = expr(depth - 1)
+                right_depth = other
+            else:
+                left, lv, ld = expr(other)
+                right_depth = depth - 1
+            if dividing:
+                # Snapshot the facts so that a redrawn (zero) divisor leaves no trace in them.
+                snapshot = deps, hops, bits, n_ops, len(globs)
+                right, rv, rd = expr(right_depth)
+                tries = 0
+                while rv == 0:
+                    deps, hops, bits, n_ops = snapshot[:4]
+                    del globs[snapshot[4] :]
+                    tries += 1
+                    if tries > 8:  # subexpressions keep evaluating to 0: a non-zero literal
+                        right, rv, rd = nonzero_leaves[int(rnd() * len(nonzero_leaves))]
+                    else:
+                        right, rv, rd = expr(right_depth)
+            else:
+                right, rv, rd = expr(right_depth)
+            bits |= bit
+            n_ops += 1
+            return f"{before}{left}{between}{right}{after}", apply(lv, rv, m), 1 + (ld if ld > rd else rd)
+
+        out = [columns[name].append for name in PROGRAM_COLUMNS]
+        for k in range(count):
+            language = languages[0]
+            if len(languages) > 1:
+                r = rnd()
+                for language, edge in zip(languages, language_cdf):
+                    if r < edge:
+                        break
+            surface = SURFACES[language]
+            op_table = self.op_tables[language]
+            assignment, new_name = surface.assignment, drawers[language]
+            wanted = featured[k] if featured is not None else None
+            recall = recall_fraction > 0 and rnd() < recall_fraction
+            if recall and wanted is None:
+                wanted = int(rnd() * len(global_names))
+            n_main = 0 if recall else stmt_lo + int(rnd() * stmt_span)
+            n_dist = dist_lo + int(rnd() * dist_span)
+            queried = n_main - 1 if query_mode == "last" else 0 if query_mode == "first" else int(rnd() * n_main)
+            is_main = [True] * n_main
+            if n_dist:
+                is_main += [False] * n_dist
+                rng.shuffle(is_main)  # distractors at random positions among the main chain
+
+            lines: list[str] = []
+            taken: set[str] = set()
+            main_leaves: list[tuple[str, int, int]] = []
+            main_deps: list[int] = []
+            main_hops: list[int] = []
+            main_facts: list[tuple[list[int], int, int, int, int]] = []  # globals, bits, ops, depth, modulus
+            dist_leaves: list[tuple[str, int, int]] = []
+            dist_deps: list[int] = []
+            dist_hops: list[int] = []
+            for main in is_main:
+                target, m = new_name()
+                while target in taken:
+                    target, m = new_name()
+                taken.add(target)
+                deps = hops = bits = n_ops = 0
+                globs = []
+                if main:
+                    force = wanted if len(main_leaves) == queried else None
+                    leaves, pool_deps, pool_hops = main_leaves, main_deps, main_hops
+                    text, value, depth = expr(depth_lo + int(rnd() * depth_span))
+                    main_deps.append(deps | (1 << len(main_leaves)))
+                    main_hops.append(hops)
+                    main_facts.append((globs, bits, n_ops, depth, m))
+                else:
+                    force = None
+                    leaves, pool_deps, pool_hops = dist_leaves, dist_deps, dist_hops
+                    text, value, depth = expr(depth_lo + int(rnd() * depth_span))
+                    dist_deps.append(0)
+                    dist_hops.append(hops)
+                leaves.append((target, value % m, 0))
+                lines.append(assignment(target, text, depth > 0))
+
+            if recall:
+                lines.append(surface.query(global_names[wanted]))
+                answer, needed, used = global_values[wanted], [], {wanted}
+                n_hops, modulus = 0, self.global_moduli[wanted]
+            else:
+                target, answer, _ = main_leaves[queried]
+                lines.append(surface.query(target))
+                mask = main_deps[queried]
+                needed = [main_facts[i] for i in range(n_main) if mask >> i & 1]
+                n_hops, modulus = main_hops[queried], main_facts[queried][4]
+                used = {g for facts in needed for g in facts[0]}
+            all_bits = depth = n_operations = 0
+            for facts in needed:
+                all_bits |= facts[1]
+                n_operations += facts[2]
+                if facts[3] > depth:
+                    depth = facts[3]
+            for append, value in zip(
+                out,
+                (
+                    "\n".join(lines),
+                    answer,
+                    language,
+                    "recall" if recall else "compute",
+                    n_main + n_dist,
+                    n_dist,
+                    depth,
+                    n_hops,
+                    _OPS_TEXT[all_bits],
+                    n_operations,
+                    len(needed),
+                    len(used),
+                    ",".join(sorted([global_names[g] for g in used])),
+                    modulus,
+                ),
+            ):
+                append(value)
+        return columns
+
+
+class ListOpsGenerator:
+    """Draws ListOps expressions; `generate(count)` gives columns like `ProgramGenerator`."""
+
+    def __init__(self, cfg: ListOpsConfig, rng: random.Random):
+        self.cfg = cfg
+        self.random = rng.random
+
+    def _tree(self, depth: int, ops: list[str]) -> lo.ListOp:
+        """A list of exactly `depth` levels: one random argument carries the deepest path."""
+        rnd, cfg = self.random, self.cfg
+        op = cfg.operators[int(rnd() * len(cfg.operators))]
+        ops.append(op)
+        n_args = 2 + int(rnd() * (cfg.max_args - 1))
+        deep = int(rnd() * n_args)
+        args: list[lo.ListOp | int] = []
+        for i in range(n_args):
+            if depth > 1 and (i == deep or rnd() < cfg.p_branch):
+                args.append(self._tree(depth - 1 if i == deep else 1 + int(rnd() * (depth - 1)), ops))
+            else:
+                args.append(int(rnd() * 10))
+        return lo.ListOp(op, tuple(args))
+
+    def generate(self, count: int) -> dict[str, list]:
+        cfg = self.cfg
+        columns: dict[str, list] = {
+            name: [] for name in ("prompt", "answer", "language", "task", "depth", "operators", "n_operations", "modulus")
+        }
+        for _ in range(count):
+            for _attempt in range(10_000):
+                depth = cfg.depth[0] + int(self.random() * (cfg.depth[1] - cfg.depth[0] + 1))
+                ops: list[str] = []
+                expr = self._tree(depth, ops)
+                text = lo.render(expr)
+                if cfg.length[0] <= len(text) <= cfg.length[1]:
+                    break
+            else:
+                raise ConfigError(
+                    f"listops: no expression of depth {list(cfg.depth)} fits length {list(cfg.length)} "
+                    "in 10000 draws; widen length or lower depth/max_args"
+                )
+            for name, value in (
+                ("prompt", text),
+                ("answer", lo.evaluate(expr)),
+                ("language", "listops"),
+                ("task", "listops"),
+                ("depth", depth),
+                ("operators", ",".join(sorted(set(ops)))),
+                ("n_operations", len(ops)),
+                ("modulus", 10),
+            ):
+                columns[name].append(value)
+        return columns
