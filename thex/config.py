@@ -14,10 +14,12 @@ import types
 import typing
 from typing import Any, Mapping, TypeVar
 
+from thex.errors import ThexError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(ThexError, ValueError):
     """A configuration value or key is invalid; the message names it."""
 
 

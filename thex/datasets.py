@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 import thex
 from thex.config import ConfigError, from_dict, replace, to_dict
+from thex.errors import ThexError
 from thex.io import atomic_path
 from thex.languages import PARSERS, RENDERERS
 from thex.languages.generate import (
@@ -77,7 +78,7 @@ _LOW_CARDINALITY = ["split", "language", "task", "operators", "globals_used"]
 _META_PREFIX = "thex."
 
 
-class DatasetError(RuntimeError):
+class DatasetError(ThexError):
     """A dataset file that cannot be used; the message names the file and the reason."""
 
 

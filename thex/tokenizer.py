@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from thex.errors import ThexError
+
 VOCAB_VERSION = 1
 PAD, SEP, EOS = "<pad>", "<sep>", "<eos>"
 SPECIALS = (PAD, SEP, EOS)
@@ -28,7 +30,7 @@ for _i, _ch in enumerate(CHARACTERS):
     _BYTE_TO_ID[ord(_ch)] = len(SPECIALS) + _i
 
 
-class TokenizerError(ValueError):
+class TokenizerError(ThexError, ValueError):
     """Text that the vocabulary cannot encode; the message names the character."""
 
 

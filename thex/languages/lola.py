@@ -30,7 +30,7 @@ _TOKENS = [
     ("op", r"[-+*/%]"),
     ("punct", r"[=;()]"),
 ]
-_CAMEL_WORD = re.compile(r"[A-Z]?[a-z]+")
+_CAMEL_WORD = re.compile(r"[a-z]+|[A-Z][a-z]*")  # every [a-z][a-zA-Z]* splits uniquely
 
 
 # The surface syntax, used both by `render` and by the generator (which writes text directly).
@@ -84,8 +84,6 @@ def parse(text: str) -> Program:
 
 def _identifier_words(stream: TokenStream, token) -> Words:
     words = _CAMEL_WORD.findall(token.text)
-    if "".join(words) != token.text:
-        raise stream.error(f"{token.text!r} is not a camelCase name (lowercase words, each later word capitalised)", token)
     if token.text in KEYWORDS:
         raise stream.error(f"{token.text!r} is a keyword, not a variable name", token)
     return tuple(w.lower() for w in words)

@@ -19,6 +19,8 @@ from functools import cached_property
 from importlib import resources
 from typing import Mapping, Union
 
+from thex.errors import ThexError
+
 LANGUAGE_VERSION = "lolameme-v1"
 
 # Operator names (the config and MeMe spelling) and their LoLa symbols.
@@ -75,7 +77,7 @@ class Program:
     query: Var | Global
 
 
-class SemanticError(ValueError):
+class SemanticError(ThexError, ValueError):
     """A program cannot be evaluated (zero divisor, undefined name, ...)."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
+from thex.errors import ThexError
 from thex.languages.program import BinOp, Expr, Global, Lit, Program, Var, Words
 
 # Words never usable as identifiers in either language (letter-style names avoid them).
@@ -13,7 +14,7 @@ KEYWORDS = frozenset({"print", "let", "show", "add", "sub", "mul", "div", "mod"}
 GLOBAL_RE = r"[A-Z]+(?:_[A-Z]+)*"
 
 
-class ParseError(ValueError):
+class ParseError(ThexError, ValueError):
     """Program text that is not LoLa/MeMe; the message names the line and column."""
 
     def __init__(self, message: str, line: int, column: int, language: str):

@@ -1,0 +1,276 @@
+"""Datasets on disk: schema, metadata, determinism, disjoint splits, atomic writes, damage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import thex.datasets as ds
+from thex.config import ConfigError
+from thex.datasets import SCHEMA, DatasetConfig, DatasetError, generate_dataset, read_split, write_split
+from thex.languages import PARSERS, RENDERERS, interpret, listops
+
+SMALL = {
+    "seed": 5,
+    "programs": {
+        "n_statements": [1, 3],
+        "depth": [0, 1],
+        "languages": {"lola": 1.0, "meme": 1.0},
+        "n_globals": 8,
+        "p_global": 0.2,
+    },
+    "splits": {"train": {"n": 600}, "test": {"n": 150, "n_statements": [1, 5]}},
+    "chunk_size": 128,
+}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    cfg = DatasetConfig.from_dict(SMALL)
+    out = tmp_path_factory.mktemp("small")
+    return cfg, generate_dataset(cfg, out)
+
+
+def test_files_have_the_schema_and_metadata(small):
+    cfg, paths = small
+    assert set(paths) == {"train", "test"}
+    for split, path in paths.items():
+        table, meta = read_split(path)
+        assert table.schema.remove_metadata().equals(SCHEMA)
+        assert table.num_rows == {"train": 600, "test": 150}[split]
+        assert table.column("id").to_pylist() == list(range(table.num_rows))
+        assert set(table.column("split").to_pylist()) == {split}
+        assert meta["split"] == split and meta["seed"] == 5 and meta["n_rows"] == table.num_rows
+        assert meta["generator_version"] == ds.GENERATOR_VERSION and meta["language_version"] == "lolameme-v1"
+        assert DatasetConfig.from_dict(meta["dataset_config"]) == cfg  # the full config round-trips
+        assert len(meta["content_hash"]) == 64
+        assert set(table.column("language").to_pylist()) == {"lola", "meme"}
+
+
+def test_rows_answer_their_prompts_with_the_shared_world(small):
+    _, paths = small
+    worlds = []
+    for path in paths.values():
+        table, meta = read_split(path)
+        world = {tuple(name.lower().split("_")): value for name, value in meta["world"].items()}
+        worlds.append(meta["world"])
+        for row in table.to_pylist():
+            program = PARSERS[row["language"]](row["prompt"])
+            assert str(interpret(program, world=world)) == row["answer"]
+            assert row["length"] == len(row["prompt"])
+            for name in filter(None, row["globals_used"].split(",")):
+                assert name in meta["world"]
+                assert f"{name} =" not in row["prompt"] and f"let {name} " not in row["prompt"]  # never defined
+    assert worlds[0] == worlds[1] and len(worlds[0]) == 8  # train and test share one world
+
+
+def test_same_config_and_seed_give_the_same_hash_whatever_the_workers(tmp_path):
+    cfg = DatasetConfig.from_dict({**SMALL, "splits": {"train": {"n": 700}}})
+    one = write_split(cfg, "train", tmp_path / "one.parquet", workers=1)
+    two = write_split(cfg, "train", tmp_path / "two.parquet", workers=2)
+    assert one == two
+    assert pq.read_table(tmp_path / "one.parquet").equals(pq.read_table(tmp_path / "two.parquet"))
+    other = DatasetConfig.from_dict({**SMALL, "seed": 6, "splits": {"train": {"n": 700}}})
+    assert write_split(other, "train", tmp_path / "three.parquet") != one
+
+
+def test_splits_draw_from_disjoint_streams(small):
+    _, paths = small
+    train = read_split(paths["train"])[0].column("prompt").to_pylist()
+    test = read_split(paths["test"])[0].column("prompt").to_pylist()
+    assert train[:20] != test[:20]
+
+
+def test_no_test_program_appears_in_train_in_any_language(tmp_path):
+    # A tiny program space, so that without the exclusion many test programs would be in train.
+    tiny = {
+        "seed": 1,
+        "programs": {
+            "n_statements": [1, 1],
+            "depth": [0, 1],
+            "literals": [0, 3],
+            "operators": ["add", "sub"],
+            "name_words": [1, 1],
+            "languages": {"lola": 1.0, "meme": 1.0},
+        },
+        "splits": {"train": {"n": 3000}, "test": {"n": 100}, "probe": {"n": 100, "disjoint_from_train": False}},
+        "chunk_size": 500,
+    }
+    cfg = DatasetConfig.from_dict(tiny)
+    paths = generate_dataset(cfg, tmp_path)
+    train_table = read_split(paths["train"])[0]
+    assert train_table.num_rows == 3000
+    train = set(train_table.column("prompt").to_pylist())
+    test = read_split(paths["test"])[0].to_pylist()
+    for row in test:
+        program = PARSERS[row["language"]](row["prompt"])
+        for render in RENDERERS.values():
+            assert render(program) not in train
+    # The split that does not ask for it overlaps train, which shows the exclusion did work above.
+    probe = read_split(paths["probe"])[0].column("prompt").to_pylist()
+    assert sum(p in train for p in probe) > 20
+
+
+def test_exposures_feature_each_global_exactly(tmp_path):
+    cfg = DatasetConfig.from_dict(
+        {
+            "seed": 2,
+            "programs": {"n_globals": 10, "n_statements": [2, 3], "recall_fraction": 0.5},
+            "splits": {"train": {"exposures": 7}, "test": {"exposures": 1, "recall_fraction": 1.0, "disjoint_from_train": False}},
+        }
+    )
+    paths = generate_dataset(cfg, tmp_path)
+    train, meta = read_split(paths["train"])
+    assert train.num_rows == 70
+    counts = {name: 0 for name in meta["world"]}
+    for used in train.column("globals_used").to_pylist():
+        for name in used.split(","):
+            counts[name] += 1
+    assert set(counts.values()) == {7}  # p_global is 0, so only the featured uses exist
+    test = read_split(paths["test"])[0].to_pylist()
+    assert {row["task"] for row in test} == {"recall"}
+    assert sorted(row["globals_used"] for row in test) == sorted(meta["world"])
+    assert all(row["answer"] == str(meta["world"][row["globals_used"]]) for row in test)
+
+
+def test_listops_dataset(tmp_path):
+    cfg = DatasetConfig.from_dict({"listops": {"depth": [1, 3], "length": [5, 60]}, "splits": {"test": {"n": 50}}})
+    table, _ = read_split(generate_dataset(cfg, tmp_path)["test"])
+    rows = table.to_pylist()
+    assert {r["language"] for r in rows} == {"listops"}
+    assert all(str(listops.evaluate(listops.parse(r["prompt"]))) == r["answer"] for r in rows)
+    assert all(r["n_statements"] is None and r["hops"] is None for r in rows)  # program-only columns
+    assert all(5 <= r["length"] <= 60 and 1 <= r["depth"] <= 3 for r in rows)
+
+
+# ---------------------------------------------------------------------------------------
+# Atomic writes and damaged files
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    cfg = DatasetConfig.from_dict({**SMALL, "splits": {"train": {"n": 600}}})
+    real = ds._chunk_batch
+
+    def fail_on_third(cfg, split, chunk, exclude):
+        if chunk == 2:
+            raise RuntimeError("interrupted")
+        return real(cfg, split, chunk, exclude)
+
+    monkeypatch.setattr(ds, "_chunk_batch", fail_on_third)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_split(cfg, "train", tmp_path / "train.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_generation_leaves_no_file_that_looks_complete(tmp_path):
+    config = tmp_path / "data.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "splits": {"train": {"n": 400_000}}, "chunk_size": 4096}))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "thex", "generate", str(config), str(out), "--workers", "1", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 60
+    while not any(out.glob("*.tmp")) and time.time() < deadline:  # writing has started
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (out / "train.parquet").exists()
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_split(out / "train.parquet")
+
+
+def test_truncated_file_is_an_error_naming_it(small, tmp_path):
+    _, paths = small
+    data = paths["train"].read_bytes()
+    bad = tmp_path / "truncated.parquet"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match="truncated.parquet.*truncated or corrupted"):
+        read_split(bad)
+
+
+def test_corrupted_content_is_an_error_naming_it(small, tmp_path):
+    _, paths = small
+    table, _ = read_split(paths["train"])
+    meta = pq.ParquetFile(paths["train"]).metadata.metadata
+    # Same metadata, one answer changed: the file decodes, but its content hash does not match.
+    answers = table.column("answer").to_pylist()
+    answers[17] = "999"
+    changed = table.set_column(table.schema.get_field_index("answer"), "answer", pa.array(answers))
+    bad = tmp_path / "changed.parquet"
+    with pq.ParquetWriter(bad, SCHEMA) as writer:
+        writer.write_table(changed.cast(SCHEMA))
+        writer.add_key_value_metadata({k.decode(): v.decode() for k, v in meta.items() if k.startswith(b"thex.")})
+    with pytest.raises(DatasetError, match="changed.parquet: content hash"):
+        read_split(bad)
+    read_split(bad, verify=False)  # the check is what caught it
+
+
+def test_wrong_version_or_foreign_file_is_an_error(small, tmp_path):
+    _, paths = small
+    table = pq.read_table(paths["train"])
+    meta = {k.decode(): v.decode() for k, v in pq.ParquetFile(paths["train"]).metadata.metadata.items() if k.startswith(b"thex.")}
+    old = tmp_path / "old.parquet"
+    with pq.ParquetWriter(old, table.schema) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata({**meta, "thex.generator_version": json.dumps(0)})
+    with pytest.raises(DatasetError, match="old.parquet: written with generator_version 0.*regenerate"):
+        read_split(old)
+    foreign = tmp_path / "foreign.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), foreign)
+    with pytest.raises(DatasetError, match="foreign.parquet: not a thex dataset"):
+        read_split(foreign)
+
+
+# ---------------------------------------------------------------------------------------
+# Config errors
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"programs": {"n_statment": [1, 2]}}, r"unknown key 'programs.n_statment' \(did you mean 'n_statements'\?\)"),
+        ({"programs": {}, "splits": {"test": {"n": 5, "depht": [1, 2]}}}, r"unknown key 'splits.test.depht'"),
+        ({"programs": {}, "splits": {"test": {"n": 5, "modulus": 10}}}, r"splits.test.modulus: fixes the world"),
+        ({"programs": {}, "listops": {}}, "exactly one of"),
+        ({"programs": {"depth": "deep"}}, r"programs.depth: expected a list"),
+        ({"programs": {}, "splits": {"train": {}}}, r"splits.train.n: a positive number"),
+        ({"programs": {}, "splits": {"train": {"exposures": 2}}}, "n_globals > 0"),
+        ({"programs": {"n_statements": [3, 1]}}, r"programs.n_statements"),
+        ({"programs": {}, "seeed": 3}, r"unknown key 'seeed'.*valid keys: chunk_size, listops, programs, seed, splits"),
+    ],
+)
+def test_config_errors_name_the_key(data, message):
+    with pytest.raises(ConfigError, match=message):
+        DatasetConfig.from_dict(data)
+
+
+def test_cli_generate_writes_files_and_reports_errors(tmp_path):
+    config = tmp_path / "data.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "splits": {"train": {"n": 50}, "test": {"n": 10}}}))
+    run = subprocess.run(
+        [sys.executable, "-m", "thex", "generate", str(config), str(tmp_path / "out"), "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["test.parquet", "train.parquet"]
+    config.write_text(yaml.safe_dump({"programs": {"n_statments": [1, 2]}}))
+    run = subprocess.run(
+        [sys.executable, "-m", "thex", "generate", str(config), str(tmp_path / "bad")], capture_output=True, text=True
+    )
+    assert run.returncode == 2
+    assert "unknown key 'programs.n_statments'" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "bad").exists()

@@ -1,0 +1,246 @@
+"""Training and evaluation: masks, learning, resume after kill -9, checkpoints, exact match."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+import yaml
+
+import thex.training as training
+from thex import tokenizer
+from thex.config import ConfigError
+from thex.data import Batch, TokenizedSplit, masked_losses
+from thex.datasets import DatasetConfig, generate_dataset
+from thex.evaluation import evaluate_model, greedy_exact_match, score_split
+from thex.training import RunConfig, TrainingError, load_model, train
+from thex.config import from_dict
+
+DATA = {
+    "seed": 0,
+    "programs": {
+        "n_statements": [1, 2],
+        "depth": [0, 1],
+        "operators": ["add", "sub"],
+        "modulus": 10,
+        "name_words": [1, 1],
+    },
+    "splits": {"train": {"n": 1500}, "valid": {"n": 64}, "test": {"n": 200}},
+}
+MODEL = {"n_layer": 2, "d_model": 32, "n_head": 2, "filter_order": 16}
+
+
+def run_config(**training_overrides) -> RunConfig:
+    training_cfg = {"steps": 150, "batch_size": 32, "lr": 3e-3, "warmup_steps": 10, "checkpoint_every": 50}
+    return from_dict(RunConfig, {"model": MODEL, "training": {**training_cfg, **training_overrides}})
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    generate_dataset(DatasetConfig.from_dict(DATA), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gpt2")
+    train(run_config(steps=250), data_dir, out, "gpt2", seed=0, experiment="tiny")
+    return out
+
+
+def test_masks_select_answer_targets_and_real_tokens():
+    ids, answer_start = tokenizer.encode_sample("x = 1;", "42")  # 6 prompt chars, <sep>, 4, 2, <eos>
+    padded = torch.full((1, len(ids) + 3), tokenizer.PAD_ID)
+    padded[0, : len(ids)] = torch.from_numpy(ids)
+    batch = Batch.from_padded(padded, torch.tensor([len(ids)]), torch.tensor([answer_start]))
+    # Position t predicts token t+1: the answer "4", "2", <eos> are predicted at positions 6, 7, 8.
+    assert batch.answer_mask[0].nonzero().flatten().tolist() == [6, 7, 8]
+    assert tokenizer.decode(batch.targets[0][batch.answer_mask[0]]) == "42<eos>"
+    assert batch.all_mask[0].sum() == len(ids) - 1 and not batch.all_mask[0, len(ids) - 1 :].any()
+    # Losses average over exactly those positions.
+    logits = torch.zeros(1, padded.shape[1] - 1, tokenizer.VOCAB_SIZE)
+    logits[0, 6, tokenizer.encode("4")[0]] = 10.0
+    answer, every = masked_losses(logits, batch)
+    per_token = torch.nn.functional.cross_entropy(logits[0], batch.targets[0], reduction="none")
+    assert answer.item() == pytest.approx(per_token[6:9].mean().item())
+    assert every.item() == pytest.approx(per_token[: len(ids) - 1].mean().item())
+
+
+def test_training_reduces_the_loss_and_writes_its_outputs(trained):
+    metrics = pq.read_table(trained / "metrics.parquet").to_pandas()
+    first, last = metrics.loss_answer.iloc[:10].mean(), metrics.loss_answer.iloc[-10:].mean()
+    assert last < 0.6 * first, (first, last)
+    assert metrics.step.tolist() == list(range(1, 251)) and metrics.tokens.is_monotonic_increasing
+    assert metrics.loss_all.notna().all()  # both losses are logged whichever is optimised
+    assert metrics.valid_exact_match.notna().sum() == 1  # validated at the end
+    summary = json.loads((trained / "train_summary.json").read_text())
+    assert summary["steps"] == 250 and summary["parameters"] > 0 and summary["tokens_per_s"] > 0
+    assert summary["train_tokens"] == int(metrics.tokens.iloc[-1])
+    assert not (trained / "checkpoints").exists()  # removed once the job is complete
+
+
+def test_token_budget_sets_the_steps(data_dir):
+    split = TokenizedSplit.load(data_dir / "train.parquet")
+    cfg = from_dict(training.TrainConfig, {"steps": None, "tokens": 100_000, "batch_size": 16})
+    assert training.total_steps(cfg, split) == int(np.ceil(100_000 / (16 * split.lengths.mean())))
+    with pytest.raises(ConfigError, match="exactly one budget"):
+        from_dict(training.TrainConfig, {"steps": 10, "tokens": 10})
+
+
+def test_schedule_warms_up_then_decays():
+    cfg = from_dict(training.TrainConfig, {"steps": 100, "warmup_steps": 10, "min_lr_ratio": 0.1})
+    factors = [training.learning_rate_factor(s, 100, cfg) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert factors[-1] == pytest.approx(0.1, abs=0.01)
+
+
+def test_one_pass_exact_match_equals_greedy_decoding(trained, data_dir):
+    model, _ = load_model(trained, torch.device("cpu"))
+    split = TokenizedSplit.load(data_dir / "test.parquet")
+    fast = score_split(model, split, torch.device("cpu"), max_tokens=2048)["exact_match"]
+    slow = greedy_exact_match(model, split, torch.device("cpu"))
+    assert 0 < fast.sum() < len(fast)  # some right, some wrong: the comparison means something
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_evaluation_output_schema(trained, data_dir):
+    model, _ = load_model(trained, torch.device("cpu"))
+    table, summary = evaluate_model(model, data_dir, torch.device("cpu"))
+    dataset_columns = set(pq.read_schema(data_dir / "test.parquet").names) - {"prompt", "answer"}
+    assert set(table.schema.names) == dataset_columns | {"exact_match", "token_accuracy", "answer_loss"}
+    assert table.num_rows == 200 and set(table.column("split").to_pylist()) == {"test"}
+    em = np.asarray(table.column("exact_match").to_pylist())
+    assert summary["splits"]["test"]["exact_match"] == pytest.approx(em.mean())
+    accuracy = np.asarray(table.column("token_accuracy").to_pylist())
+    assert ((accuracy == 1.0) == em).all()  # exact match is "every answer token right"
+
+
+def test_non_finite_loss_stops_with_a_clear_error_and_no_result(data_dir, tmp_path, monkeypatch):
+    real = training.masked_losses
+    calls = {"n": 0}
+
+    def nan_on_third(logits, batch):
+        calls["n"] += 1
+        answer, every = real(logits, batch)
+        return (answer * float("nan"), every) if calls["n"] == 3 else (answer, every)
+
+    monkeypatch.setattr(training, "masked_losses", nan_on_third)
+    with pytest.raises(TrainingError, match=r"non-finite loss \(nan\) at step 3 of experiment 'tiny', architecture 'hyena'"):
+        train(run_config(steps=10), data_dir, tmp_path, "hyena", seed=0, experiment="tiny")
+    assert not (tmp_path / "train_summary.json").exists() and not (tmp_path / "model.safetensors").exists()
+
+
+def test_checkpoint_round_trip(data_dir, tmp_path):
+    cfg = run_config(steps=6, checkpoint_every=3)
+    model_cfg = cfg.model_config(64)
+    torch.manual_seed(1)
+    model = training.build_model(model_cfg, "thex-2")
+    optimizer = torch.optim.AdamW(model.optimizer_groups(lr=1e-3, weight_decay=0.1))
+    model(torch.randint(3, 50, (2, 10))).sum().backward()
+    optimizer.step()
+    state = {"step": 3, "tokens": 99, "wall_s": 1.0}
+    metrics = [{"step": 1, "tokens": 5, "loss_answer": 1.0, "loss_all": 2.0, "lr": 0.1, "tokens_per_s": 3.0, "wall_s": 0.5}]
+    rng_before = torch.get_rng_state()
+    training.save_checkpoint(tmp_path, model, optimizer, state, metrics)
+    torch.manual_seed(2)
+    fresh = training.build_model(model_cfg, "thex-2")
+    fresh_opt = torch.optim.AdamW(fresh.optimizer_groups(lr=1e-3, weight_decay=0.1))
+    loaded_state, loaded_metrics = training.load_checkpoint(tmp_path, fresh, fresh_opt, torch.device("cpu"))
+    assert loaded_state["step"] == 3 and loaded_metrics[0]["loss_all"] == 2.0
+    for a, b in zip(model.state_dict().values(), fresh.state_dict().values()):
+        assert torch.equal(a, b)
+    for p_a, p_b in zip(model.parameters(), fresh.parameters()):
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(optimizer.state[p_a][key], fresh_opt.state[p_b][key])
+    assert torch.equal(torch.get_rng_state(), rng_before)
+
+
+def test_damaged_checkpoint_and_model_files_are_named(trained, data_dir, tmp_path):
+    cfg = run_config(steps=4, checkpoint_every=2)
+    out = tmp_path / "run"
+    torch.manual_seed(0)
+    model = training.build_model(cfg.model_config(64), "gpt2")
+    optimizer = torch.optim.AdamW(model.parameters())
+    training.save_checkpoint(out / "checkpoints", model, optimizer, {"step": 2, "tokens": 1, "wall_s": 0.0}, [])
+    weights = next((out / "checkpoints").glob("step-*")) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(TrainingError, match=r"step-00000002: checkpoint is damaged"):
+        training.load_checkpoint(out / "checkpoints", model, optimizer, torch.device("cpu"))
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.json").write_text((trained / "model.json").read_text())
+    (broken / "model.safetensors").write_bytes((trained / "model.safetensors").read_bytes()[:-50])
+    with pytest.raises(TrainingError, match=r"broken/model.safetensors: cannot load the weights"):
+        load_model(broken, torch.device("cpu"))
+
+
+def _train_command(config: Path, data_dir: Path, out: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "thex", "train", "--config", str(config), "--data-dir", str(data_dir),
+        "--out-dir", str(out), "--arch", "thex-2", "--seed", "3", "--threads", "1", "--quiet",
+    ]  # fmt: skip
+
+
+def test_resume_after_kill_9_equals_an_uninterrupted_run(data_dir, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"model": MODEL, "training": {"steps": 60, "batch_size": 16, "checkpoint_every": 5, "eval_every": 20, "eval_samples": 32}}
+        )
+    )
+    straight = tmp_path / "straight"
+    subprocess.run(_train_command(config, data_dir, straight), check=True, capture_output=True)
+
+    resumed = tmp_path / "resumed"
+    proc = subprocess.Popen(_train_command(config, data_dir, resumed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        latest = resumed / "checkpoints" / "latest"
+        if latest.exists() and latest.read_text().strip() >= "step-00000015":
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (resumed / "train_summary.json").exists()
+    run = subprocess.run(_train_command(config, data_dir, resumed), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "resuming from" in run.stderr
+
+    a = pq.read_table(straight / "metrics.parquet").to_pandas()
+    b = pq.read_table(resumed / "metrics.parquet").to_pandas()
+    for column in ("step", "tokens", "loss_answer", "loss_all", "lr", "valid_exact_match", "valid_answer_loss"):
+        np.testing.assert_array_equal(a[column].to_numpy(), b[column].to_numpy(), err_msg=column)
+    model_a, _ = load_model(straight, torch.device("cpu"))
+    model_b, _ = load_model(resumed, torch.device("cpu"))
+    for (name, x), y in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
+def test_stale_checkpoint_from_another_config_is_not_resumed(data_dir, tmp_path):
+    train(run_config(steps=4, checkpoint_every=2), data_dir, tmp_path, "gpt2", seed=0)
+    model = training.build_model(run_config().model_config(64), "gpt2")
+    training.save_checkpoint(
+        tmp_path / "checkpoints", model, torch.optim.AdamW(model.parameters()), {"step": 2, "tokens": 1, "wall_s": 0.0, "seed": 99}, []
+    )
+    summary = train(run_config(steps=4, checkpoint_every=2), data_dir, tmp_path, "gpt2", seed=0)
+    assert summary["steps"] == 4 and not (tmp_path / "checkpoints").exists()
+
+
+def test_model_max_len_must_cover_the_data():
+    with pytest.raises(ConfigError, match="model.max_len: 10 is shorter"):
+        from_dict(RunConfig, {"model": {"max_len": 10}}).model_config(64)
+    with pytest.raises(ConfigError, match="model.vocab_size"):
+        from_dict(RunConfig, {"model": {"vocab_size": 10}}).model_config(64)
+    with pytest.raises(ConfigError, match="unknown key 'training.lrr'"):
+        from_dict(RunConfig, {"training": {"lrr": 1}})

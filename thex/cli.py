@@ -1,0 +1,79 @@
+"""Commands for datasets and programs: `generate` and `interpret` (see `python -m thex`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from thex.config import ConfigError
+
+
+def load_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file's content; errors name the file (and the line, for syntax errors)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+
+
+def cli_generate(argv: list[str]) -> int:
+    from thex.datasets import DatasetConfig, generate_dataset
+
+    parser = argparse.ArgumentParser(
+        prog="python -m thex generate",
+        description="Write every split of a dataset to OUT_DIR/{split}.parquet.",
+    )
+    parser.add_argument("config", type=Path, help="YAML file holding a dataset config (see docs/languages.md)")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="generator processes (default: all cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    cfg = DatasetConfig.from_dict(load_yaml(args.config) or {}, where="")
+    paths = generate_dataset(cfg, args.out_dir, workers=args.workers, progress=not args.quiet)
+    for split, path in paths.items():
+        print(f"{split}: {path}")
+    return 0
+
+
+def cli_interpret(argv: list[str]) -> int:
+    from thex.languages import PARSERS, Semantics, interpret
+    from thex.languages import listops
+
+    parser = argparse.ArgumentParser(
+        prog="python -m thex interpret",
+        description="Parse a program (file or '-' for stdin) and print the value of its query.",
+    )
+    parser.add_argument("program", help="a file, or - for standard input")
+    parser.add_argument("--language", choices=["lola", "meme", "listops"], help="default: from the file suffix")
+    parser.add_argument("--modulus", type=int, default=Semantics.modulus)
+    parser.add_argument("--latent-types", action="store_true", help="head-word classes set moduli")
+    parser.add_argument(
+        "--global", dest="globals_", action="append", default=[], metavar="NAME=VALUE", help="a global's value"
+    )
+    args = parser.parse_args(argv)
+    text = sys.stdin.read() if args.program == "-" else Path(args.program).read_text()
+    language = args.language or Path(args.program).suffix.lstrip(".")
+    if language not in ("lola", "meme", "listops"):
+        raise ConfigError(f"cannot tell the language of {args.program!r}; pass --language lola|meme|listops")
+    if language == "listops":
+        print(listops.evaluate(listops.parse(text)))
+        return 0
+    world = {}
+    for item in args.globals_:
+        name, _, value = item.partition("=")
+        if not value.isdigit() or not name.isupper():
+            raise ConfigError(f"--global {item!r}: expected NAME=VALUE with an upper-case name and a number")
+        world[tuple(name.lower().split("_"))] = int(value)
+    semantics = Semantics(modulus=args.modulus, latent_types=args.latent_types)
+    print(interpret(PARSERS[language](text), semantics, world))
+    return 0
