@@ -274,3 +274,24 @@ def test_listops_generator_respects_depth_and_length():
         assert 20 <= len(row["prompt"]) <= 80
     with pytest.raises(ConfigError, match="length"):
         ListOpsGenerator(ListOpsConfig(depth=(4, 4), length=(1, 10)), derived_rng(0)).generate(1)
+
+
+def test_too_few_names_is_an_error_not_a_hang():
+    with pytest.raises(ConfigError, match=r"only 24 distinct names, fewer than the 30"):
+        ProgramConfig(name_words=(1, 1), latent_types=True, type_moduli={"fruit": 10}, n_statements=(30, 30))
+    with pytest.raises(ConfigError, match=r"only 96 distinct names, fewer than the 100"):
+        ProgramConfig(name_words=(1, 1), n_globals=100)
+
+
+def test_facts_of_hand_written_programs_with_reassignment():
+    program = lola.parse("x = 1; x = x + 1; y = x * 2; z = 5; print(y);")
+    assert facts(program) == {
+        "n_statements": 4,
+        "depth": 1,
+        "hops": 2,
+        "operators": ("add", "mul"),
+        "n_operations": 2,
+        "n_needed": 3,
+        "globals_used": (),
+    }
+    assert interpret(program) == 4

@@ -58,6 +58,10 @@ def cli_interpret(argv: list[str]) -> int:
     parser.add_argument("--modulus", type=int, default=Semantics.modulus)
     parser.add_argument("--latent-types", action="store_true", help="head-word classes set moduli")
     parser.add_argument(
+        "--type-modulus", action="append", default=[], metavar="CLASS=M",
+        help="with --latent-types: a lexical class and its modulus (default: fruit=10, animal=100)",
+    )
+    parser.add_argument(
         "--global", dest="globals_", action="append", default=[], metavar="NAME=VALUE", help="a global's value"
     )
     args = parser.parse_args(argv)
@@ -74,6 +78,12 @@ def cli_interpret(argv: list[str]) -> int:
         if not value.isdigit() or not name.isupper():
             raise ConfigError(f"--global {item!r}: expected NAME=VALUE with an upper-case name and a number")
         world[tuple(name.lower().split("_"))] = int(value)
-    semantics = Semantics(modulus=args.modulus, latent_types=args.latent_types)
+    type_moduli = {}
+    for item in args.type_modulus:
+        name, _, value = item.partition("=")
+        if not value.isdigit():
+            raise ConfigError(f"--type-modulus {item!r}: expected CLASS=M, e.g. fruit=10")
+        type_moduli[name] = int(value)
+    semantics = Semantics(modulus=args.modulus, latent_types=args.latent_types, **({"type_moduli": type_moduli} if type_moduli else {}))
     print(interpret(PARSERS[language](text), semantics, world))
     return 0

@@ -42,7 +42,7 @@ from thex.languages.generate import (
     World,
     derived_rng,
 )
-from thex.languages.program import LANGUAGE_VERSION
+from thex.languages.program import LANGUAGE_VERSION, LEXICON
 from thex.languages.syntax import global_name
 from thex.tokenizer import VOCAB_VERSION
 
@@ -62,7 +62,7 @@ SCHEMA = pa.schema(
         ("n_distractors", pa.int32()),
         ("depth", pa.int32()),  # deepest expression the answer needs; ListOps nesting depth
         ("hops", pa.int32()),  # longest chain of variable references behind the answer
-        ("operators", pa.string()),  # operators the answer needs, comma-separated, sorted
+        ("operators", pa.string()),  # operators the answer needs, comma-separated, in canonical order
         ("n_operations", pa.int32()),
         ("n_needed", pa.int32()),  # assignments the answer needs
         ("n_globals_used", pa.int32()),
@@ -73,9 +73,18 @@ SCHEMA = pa.schema(
         ("length", pa.int32()),  # characters in the prompt
     ]
 )
-_PROGRAM_ONLY = ("n_statements", "n_distractors", "hops", "n_needed", "n_globals_used", "globals_used")
 _LOW_CARDINALITY = ["split", "language", "task", "operators", "globals_used"]
 _META_PREFIX = "thex."
+
+
+# Every version a dataset records; reading one written under another is an error.
+CURRENT_VERSIONS = {
+    "schema_version": SCHEMA_VERSION,
+    "generator_version": GENERATOR_VERSION,
+    "language_version": LANGUAGE_VERSION,
+    "lexicon_version": LEXICON.version,
+    "vocab_version": VOCAB_VERSION,
+}
 
 
 class DatasetError(ThexError):
@@ -269,6 +278,7 @@ def _metadata(cfg: DatasetConfig, split: str, n_rows: int, content_hash: str) ->
         "schema_version": SCHEMA_VERSION,
         "generator_version": GENERATOR_VERSION,
         "language_version": LANGUAGE_VERSION,
+        "lexicon_version": LEXICON.version,
         "vocab_version": VOCAB_VERSION,
         "package_version": thex.__version__,
         "dataset_config": to_dict(cfg),
@@ -389,7 +399,7 @@ def _progress(total: int, label: str, enabled: bool):
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The thex metadata of a dataset file (checked: versions present and current)."""
+    """The thex metadata of a dataset file, checked: every version in CURRENT_VERSIONS present and current."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: dataset file does not exist")
@@ -402,7 +412,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         key = key.decode()
         if key.startswith(_META_PREFIX):
             meta[key[len(_META_PREFIX) :]] = json.loads(value)
-    for key, current in (("schema_version", SCHEMA_VERSION), ("generator_version", GENERATOR_VERSION)):
+    for key, current in CURRENT_VERSIONS.items():
         if key not in meta:
             raise DatasetError(f"{path}: not a thex dataset (no {_META_PREFIX}{key} in its metadata)")
         if meta[key] != current:

@@ -87,6 +87,21 @@ class ProgramConfig:
             raise ConfigError("latent_types needs at least one class in type_moduli")
         if self.latent_types and self.naming != "words":
             raise ConfigError("latent_types needs naming: words (letter names have no lexical class)")
+        names_needed = max(self.n_statements[1] + self.distractors[1], self.n_globals)
+        if self.name_space() < names_needed:
+            raise ConfigError(
+                f"name_words {list(self.name_words)} gives only {self.name_space()} distinct names, fewer than the "
+                f"{names_needed} a program or the world of globals needs; allow more words per name"
+            )
+
+    def name_space(self) -> int:
+        """How many distinct identifiers the naming knobs allow."""
+        if self.naming == "words":
+            nouns = sum(len(w) for c, w in LEXICON.nouns.items() if not self.latent_types or c in self.type_moduli)
+            per_extra_word = len(LEXICON.adjectives)
+        else:
+            nouns = per_extra_word = sum(26**k for k in range(self.letters_per_word[0], self.letters_per_word[1] + 1))
+        return sum(nouns * per_extra_word ** (n - 1) for n in range(self.name_words[0], self.name_words[1] + 1))
 
     @property
     def semantics(self) -> Semantics:
@@ -496,7 +511,7 @@ class ListOpsGenerator:
                 ("language", "listops"),
                 ("task", "listops"),
                 ("depth", depth),
-                ("operators", ",".join(sorted(set(ops)))),
+                ("operators", ",".join(op for op in lo.OPERATORS if op in ops)),
                 ("n_operations", len(ops)),
                 ("modulus", 10),
             ):

@@ -123,5 +123,4 @@ def _parse_factor(stream: TokenStream) -> Expr:
         return expr
     if token.kind in ("ident", "global"):
         return _parse_operand_name(stream)
-    found = "end of input" if token.kind == "end" else repr(token.text)
-    raise stream.error(f"expected a number, a name or '(', found {found}")
+    raise stream.error(f"expected a number, a name or '(', found {token.describe()}")

@@ -97,5 +97,4 @@ def _parse_expr(stream: TokenStream) -> Expr:
         return BinOp(op, left, right)
     if token.kind in ("ident", "global"):
         return _parse_operand_name(stream)
-    found = "end of input" if token.kind == "end" else ("end of line" if token.kind == "newline" else repr(token.text))
-    raise stream.error(f"expected a number, a name or an operator call, found {found}")
+    raise stream.error(f"expected a number, a name or an operator call, found {token.describe()}")

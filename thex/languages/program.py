@@ -163,43 +163,53 @@ def facts(program: Program) -> dict[str, object]:
 
     Only assignments the queried value depends on count: `depth` is the deepest of their
     expressions, `hops` the longest chain of variable references from the query, and
-    `operators`, `n_operations`, `n_needed`, `globals_used` what they use.
+    `operators` (in OPERATORS order), `n_operations`, `n_needed`, `globals_used` what they
+    use. A name read in an assignment means its latest earlier assignment.
     """
-    by_target = {s.target: s.expr for s in program.statements}
-    hops: dict[Words, int] = {}
-    depths: dict[Words, int] = {}
-    ops: list[str] = []
-    globals_used: set[Words] = set()
+    latest: dict[Words, int] = {}  # name -> index of its latest assignment so far
+    info: list[tuple[int, int, list[int], list[str], set[Words]]] = []  # depth, hops, reads, ops, globals
 
-    def walk(expr: Expr) -> tuple[int, int]:
-        """(operation depth, hops through variable references) of `expr`."""
+    def walk(expr: Expr, reads: list[int], ops: list[str], globs: set[Words]) -> int:
+        """Operation depth of `expr`, recording what it reads and uses."""
         if isinstance(expr, BinOp):
             ops.append(expr.op)
-            left, right = walk(expr.left), walk(expr.right)
-            return 1 + max(left[0], right[0]), max(left[1], right[1])
-        if isinstance(expr, Var):
-            return 0, 1 + visit(expr.words)
-        if isinstance(expr, Global):
-            globals_used.add(expr.words)
-        return 0, 0
+            return 1 + max(walk(expr.left, reads, ops, globs), walk(expr.right, reads, ops, globs))
+        if isinstance(expr, Var) and expr.words in latest:
+            reads.append(latest[expr.words])
+        elif isinstance(expr, Global):
+            globs.add(expr.words)
+        return 0
 
-    def visit(target: Words) -> int:
-        if target not in hops:
-            depths[target], hops[target] = walk(by_target[target])
-        return hops[target]
+    for index, statement in enumerate(program.statements):
+        reads: list[int] = []
+        ops: list[str] = []
+        globs: set[Words] = set()
+        depth = walk(statement.expr, reads, ops, globs)
+        hops = 1 + max(info[i][1] for i in reads) if reads else 0
+        info.append((depth, hops, reads, ops, globs))
+        latest[statement.target] = index
 
     query = program.query
-    if isinstance(query, Var):
-        n_hops = visit(query.words)
-    else:
+    needed: set[int] = set()
+    globals_used: set[Words] = set()
+    if isinstance(query, Var) and query.words in latest:
+        stack = [latest[query.words]]
+        while stack:
+            i = stack.pop()
+            if i not in needed:
+                needed.add(i)
+                stack.extend(info[i][2])
+    elif isinstance(query, Global):
         globals_used.add(query.words)
-        n_hops = 0
+    ops = [op for i in needed for op in info[i][3]]
+    for i in needed:
+        globals_used |= info[i][4]
     return {
         "n_statements": len(program.statements),
-        "depth": max(depths.values(), default=0),
-        "hops": n_hops,
+        "depth": max((info[i][0] for i in needed), default=0),
+        "hops": info[latest[query.words]][1] if needed else 0,
         "operators": tuple(op for op in OPERATORS if op in ops),
         "n_operations": len(ops),
-        "n_needed": len(hops),
+        "n_needed": len(needed),
         "globals_used": tuple(sorted("_".join(w).upper() for w in globals_used)),
     }

@@ -30,6 +30,10 @@ class Token:
     line: int
     column: int
 
+    def describe(self) -> str:
+        """How an error message names this token."""
+        return {"end": "end of input", "newline": "end of line"}.get(self.kind, repr(self.text))
+
 
 def scan(text: str, table: list[tuple[str, str]], language: str, skip: str) -> list[Token]:
     """Split `text` into tokens by `table` (kind, regex) pairs; `skip` is a regex of ignored text."""
@@ -75,15 +79,13 @@ class TokenStream:
     def expect(self, kind: str, what: str | None = None) -> Token:
         token = self.peek()
         if token.kind != kind:
-            found = "end of input" if token.kind == "end" else repr(token.text)
-            raise self.error(f"expected {what or kind}, found {found}")
+            raise self.error(f"expected {what or kind}, found {token.describe()}")
         return self.next()
 
     def expect_text(self, text: str) -> Token:
         token = self.peek()
         if token.text != text:
-            found = "end of input" if token.kind == "end" else repr(token.text)
-            raise self.error(f"expected {text!r}, found {found}")
+            raise self.error(f"expected {text!r}, found {token.describe()}")
         return self.next()
 
 

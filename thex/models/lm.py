@@ -1,0 +1,221 @@
+"""The causal language model: a stack of pre-LayerNorm blocks, one token mixer per block.
+
+    x = wte(idx) (+ wpe(pos))
+    for each block:  x = x + mixer(ln_1(x));  x = x + mlp(ln_2(x))
+    logits = head(ln_f(x))          head tied to wte
+
+Which mixer each block has is the architecture, written as a name (`gpt2`, `hyena`,
+`thex-12`, `thex-3+9`) or as a list of mixer names; `MIXERS` is the one place where a
+mixer is registered.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from thex.models.attention import CausalSelfAttention
+from thex.models.config import ModelConfig
+from thex.models.hyena import HyenaMixer
+
+# name -> class. A mixer maps (B, L, d) to (B, L, d) causally, is built from a
+# ModelConfig, calls its residual output projection `out_proj`, and has a static
+# `forward_flops_per_token(cfg, seq_len)`. It may define `optimizer_group(param_name)`
+# on any submodule to put parameters in a named optimizer group.
+MIXERS: dict[str, type[nn.Module]] = {
+    "attn": CausalSelfAttention,
+    "hyena": HyenaMixer,
+}
+# architectures whose blocks all have the same mixer, besides the mixer names themselves
+UNIFORM_ALIASES = {"gpt2": "attn"}
+
+_THEX = re.compile(r"thex-(\d+(?:\+\d+)*)")
+
+
+def architecture_names() -> str:
+    names = sorted(set(MIXERS) | set(UNIFORM_ALIASES))
+    return ", ".join(names) + ", thex-I or thex-I+J+... (1-based attention blocks)"
+
+
+def parse_architecture(arch: str | Sequence[str], n_layer: int) -> list[str]:
+    """The mixer name of each of the `n_layer` blocks.
+
+    `gpt2` (or `attn`): all attention; `hyena`: all Hyena; `thex-12`: Hyena except block 12
+    (1-based), which is attention; `thex-3+9`: blocks 3 and 9 are attention. A list of
+    mixer names is checked and returned as it is.
+    """
+    if not isinstance(arch, str):
+        blocks = list(arch)
+        if len(blocks) != n_layer:
+            raise ValueError(f"architecture lists {len(blocks)} blocks but n_layer is {n_layer}")
+        unknown = [b for b in blocks if b not in MIXERS]
+        if unknown:
+            raise ValueError(f"unknown mixer {unknown[0]!r}; registered mixers: {', '.join(sorted(MIXERS))}")
+        return blocks
+    name = arch.strip().lower()
+    uniform = UNIFORM_ALIASES.get(name, name)
+    if uniform in MIXERS:
+        return [uniform] * n_layer
+    match = _THEX.fullmatch(name)
+    if match is None:
+        raise ValueError(f"unknown architecture {arch!r}; valid: {architecture_names()}")
+    positions = [int(p) for p in match.group(1).split("+")]
+    bad = [p for p in positions if not 1 <= p <= n_layer]
+    if bad:
+        raise ValueError(f"architecture {arch!r}: block {bad[0]} is outside 1..{n_layer} (n_layer={n_layer})")
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"architecture {arch!r} names a block twice")
+    return ["attn" if i + 1 in positions else "hyena" for i in range(n_layer)]
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.fc = nn.Linear(cfg.d_model, cfg.d_mlp, bias=cfg.bias)
+        self.out_proj = nn.Linear(cfg.d_mlp, cfg.d_model, bias=cfg.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(F.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, mixer: str):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.mixer = MIXERS[mixer](cfg)
+        self.ln_2 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.mixer(self.ln_1(x)))
+        return x + self.dropout(self.mlp(self.ln_2(x)))
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, arch: str | Sequence[str]):
+        super().__init__()
+        self.cfg = cfg
+        self.blocks_spec = parse_architecture(arch, cfg.n_layer)
+        use_pos = cfg.pos_emb == "learned" or (cfg.pos_emb == "auto" and "attn" in self.blocks_spec)
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.wpe = nn.Embedding(cfg.max_len, cfg.d_model) if use_pos else None
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, mixer) for mixer in self.blocks_spec)
+        self.ln_f = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.head.weight = self.wte.weight  # tied
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """GPT-2: every Linear and Embedding N(0, 0.02), biases 0, and the projections that
+        write into the residual stream N(0, 0.02 / sqrt(2 n_layer)). Like safari's LM this
+        includes the Linears of the Hyena filter MLP; the Hyena short convolution, skip term,
+        sine frequencies and positional features keep their own initialisation."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        for name, p in self.named_parameters():
+            if name.endswith("out_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * self.cfg.n_layer))
+
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx (B, L) token ids -> (B, L, d) after the final LayerNorm."""
+        L = idx.shape[1]
+        if L > self.cfg.max_len:
+            raise ValueError(f"sequence length {L} exceeds max_len {self.cfg.max_len}")
+        x = self.wte(idx)  # (B, L, d)
+        if self.wpe is not None:
+            x = x + self.wpe.weight[:L]
+        x = self.dropout(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.ln_f(x)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx (B, L) -> logits (B, L, vocab_size), float32 (also under autocast)."""
+        return self.head(self.hidden_states(idx)).float()
+
+    def optimizer_groups(
+        self, lr: float, weight_decay: float, filter_lr: float | None = None, filter_emb_lr: float = 1e-5
+    ) -> list[dict]:
+        """Parameter groups for torch.optim.AdamW, each with a `name`:
+        - decay: 2-D weights of the projections (weight_decay, lr)
+        - no_decay: biases, LayerNorms, embeddings (the tied head too), Hyena skip terms
+        - filter: Hyena implicit-filter MLP and sine frequencies (weight decay 0, filter_lr,
+          default lr)
+        - filter_emb: the filters' positional features (weight decay 0, filter_emb_lr; the
+          reference's lr_pos_emb default 1e-5)
+        Empty groups are left out."""
+        rates = {"filter": lr if filter_lr is None else filter_lr, "filter_emb": filter_emb_lr}
+        special: dict[int, str] = {}  # id(parameter) -> group
+        for module in self.modules():
+            if hasattr(module, "optimizer_group"):
+                for name, p in module.named_parameters():
+                    special[id(p)] = module.optimizer_group(name)
+        embeddings = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}
+        groups: dict[str, list[nn.Parameter]] = {"decay": [], "no_decay": [], **{g: [] for g in rates}}
+        for p in self.parameters():  # each tied parameter once
+            if id(p) in special:
+                groups[special[id(p)]].append(p)
+            elif p.dim() >= 2 and id(p) not in embeddings:
+                groups["decay"].append(p)
+            else:
+                groups["no_decay"].append(p)
+        out = []
+        for name, params in groups.items():
+            if params:
+                wd = weight_decay if name == "decay" else 0.0
+                out.append({"name": name, "params": params, "lr": rates.get(name, lr), "weight_decay": wd})
+        return out
+
+    @torch.no_grad()
+    def generate_greedy(
+        self, prompt_ids: torch.Tensor, max_new_tokens: int, eos_id: int | None = None, pad_id: int = 0
+    ) -> torch.Tensor:
+        """Greedy decoding of equal-length prompts (B, T) -> (B, T + n), n <= max_new_tokens.
+
+        Each step re-runs the model on the whole sequence (no cache) and appends the argmax
+        of the last position. A row that has produced `eos_id` gets `pad_id` afterwards; the
+        loop stops when every row has. T + max_new_tokens must fit in max_len.
+        """
+        B, T = prompt_ids.shape
+        if T + max_new_tokens > self.cfg.max_len:
+            raise ValueError(
+                f"prompt length {T} + max_new_tokens {max_new_tokens} exceeds max_len {self.cfg.max_len}"
+            )
+        was_training = self.training
+        self.eval()
+        idx = prompt_ids
+        done = torch.zeros(B, dtype=torch.bool, device=idx.device)
+        for _ in range(max_new_tokens):
+            last = self.hidden_states(idx)[:, -1]  # (B, d): only the last position is needed
+            nxt = self.head(last).argmax(dim=-1)  # (B,)
+            nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
+            idx = torch.cat([idx, nxt[:, None]], dim=1)
+            if eos_id is not None:
+                done |= nxt == eos_id
+                if bool(done.all()):
+                    break
+        self.train(was_training)
+        return idx
+
+
+def build_model(cfg: ModelConfig, arch: str | Sequence[str]) -> LanguageModel:
+    """The model for architecture `arch` (a name such as "thex-12", or a list of mixer names)."""
+    return LanguageModel(cfg, arch)
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Trainable parameters, each tied tensor once. `non_embedding` leaves out the token and
+    position embeddings (Kaplan et al. 2020); the tied head is the token embedding."""
+    total = sum(p.numel() for p in model.parameters())
+    embedding = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Embedding))
+    return {"total": total, "non_embedding": total - embedding}
