@@ -17,6 +17,9 @@ COMMANDS = {
     "interpret": ("thex.cli", "parse and run a LoLa/MeMe/ListOps program, print its answer"),
     "train": ("thex.training", "train (or resume) one model on a dataset"),
     "evaluate": ("thex.evaluation", "score a trained model on a dataset's evaluation splits"),
+    "collect": ("thex.aggregate", "gather run results into a summary directory"),
+    "tables": ("thex.aggregate", "comparison tables (CSV, Markdown) from a results summary"),
+    "plots": ("thex.plots", "the figures (PNG, SVG) from a results summary"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,17 @@ def load_yaml(path: str | os.PathLike) -> Any:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
 
 
+def load_config_source(value: str) -> Any:
+    """A config given on the command line: inline JSON (as the workflow passes it) or a
+    YAML/JSON file."""
+    if value.lstrip().startswith("{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"inline JSON config is not valid JSON ({err})") from None
+    return load_yaml(value)
+
+
 def cli_generate(argv: list[str]) -> int:
     from thex.datasets import DatasetConfig, generate_dataset
 
@@ -33,12 +45,12 @@ def cli_generate(argv: list[str]) -> int:
         prog="python -m thex generate",
         description="Write every split of a dataset to OUT_DIR/{split}.parquet.",
     )
-    parser.add_argument("config", type=Path, help="YAML file holding a dataset config (see docs/languages.md)")
+    parser.add_argument("config", help="a dataset config: YAML file or inline JSON (see docs/languages.md)")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="generator processes (default: all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    cfg = DatasetConfig.from_dict(load_yaml(args.config) or {}, where="")
+    cfg = DatasetConfig.from_dict(load_config_source(args.config) or {}, where="")
     paths = generate_dataset(cfg, args.out_dir, workers=args.workers, progress=not args.quiet)
     for split, path in paths.items():
         print(f"{split}: {path}")

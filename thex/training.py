@@ -101,9 +101,14 @@ class RunConfig:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """`auto`: CUDA when present, else CPU. `cuda:N` for a claimed GPU."""
+    """`auto`: CUDA when present, else CPU; `claim`: a free GPU of several (thex.gpus)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "claim":
+        from thex.gpus import claim
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return torch.device("cuda", claim(count))
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r}: CUDA is not available on this machine")
@@ -450,16 +455,9 @@ def _content_hash(path: Path) -> str:
 
 def load_run_config(text_or_path: str) -> RunConfig:
     """A run config from a YAML/JSON file, or inline JSON (as the workflow passes it)."""
-    if text_or_path.lstrip().startswith("{"):
-        try:
-            data = json.loads(text_or_path)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"--config: not valid JSON ({err})") from None
-    else:
-        from thex.cli import load_yaml
+    from thex.cli import load_config_source
 
-        data = load_yaml(text_or_path)
-    return from_dict(RunConfig, data or {})
+    return from_dict(RunConfig, load_config_source(text_or_path) or {})
 
 
 def cli_train(argv: list[str]) -> int:

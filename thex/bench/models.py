@@ -58,9 +58,8 @@ class Shape:
             ) from None
 
     def config(self) -> ModelConfig:
-        return ModelConfig(
-            vocab_size=self.vocab, max_len=self.seq_len, n_layer=self.n_layer, d_model=self.d_model, n_head=self.n_head
-        )
+        return ModelConfig(vocab_size=self.vocab, max_len=self.seq_len, n_layer=self.n_layer,
+                           d_model=self.d_model, n_head=self.n_head)
 
     def __str__(self) -> str:
         return f"{self.n_layer},{self.d_model},{self.n_head},{self.seq_len},{self.batch},{self.vocab}"
@@ -105,8 +104,7 @@ class References:
             n_embd=cfg.d_model, dropout=cfg.dropout, bias=cfg.bias,
         )
         with contextlib.redirect_stdout(io.StringIO()):  # it prints its parameter count
-            model = self.nanogpt.GPT(gpt_cfg)
-        return model
+            return self.nanogpt.GPT(gpt_cfg)
 
     def _safari_stack(self, cfg: ModelConfig, blocks: list[str]) -> nn.Module:
         model = build_model(cfg, blocks)
@@ -136,13 +134,13 @@ def adamw(model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
 class Runner:
     """One model's training step on a fixed batch."""
 
-    def __init__(self, name: str, model: nn.Module, shape: Shape, device: torch.device, autocast: bool, compile: bool):
-        self.name, self.device, self.autocast = name, device, autocast
-        self.nanogpt = name == "nanoGPT"
+    def __init__(self, name: str, model: nn.Module, shape: Shape, device: torch.device, args: argparse.Namespace):
+        self.name, self.device, self.autocast = name, device, args.autocast
+        self.nanogpt = name == "nanoGPT"  # takes the targets and returns (logits, loss)
         self.params = sum(p.numel() for p in model.parameters())
         model = model.to(device).train()
         self.optimizer = adamw(model, device)
-        self.model = torch.compile(model) if compile else model
+        self.model = torch.compile(model) if args.compile else model
         gen = torch.Generator().manual_seed(0)
         size = (shape.batch, shape.seq_len)
         self.idx = torch.randint(0, shape.vocab, size, generator=gen).to(device)
@@ -189,13 +187,14 @@ def measure(runners: list[Runner], warmup: int, steps: int, repeats: int) -> lis
     return rounds
 
 
-def bench_arch(args, shape: Shape, arch: str, refs: References, device: torch.device, report: Callable[[dict], None]):
+def bench_arch(args, shape: Shape, arch: str, refs: References, device: torch.device,
+               report: Callable[[dict], None]) -> None:
     cfg = shape.config()
     torch.manual_seed(0)
-    runners = [Runner("ours", build_model(cfg, arch), shape, device, args.autocast, args.compile)]
+    runners = [Runner("ours", build_model(cfg, arch), shape, device, args)]
     built = refs.build(cfg, arch)
     if built is not None:
-        runners.append(Runner(built[0], built[1], shape, device, args.autocast, args.compile))
+        runners.append(Runner(*built, shape, device, args))
     rounds = measure(runners, args.warmup, args.steps, args.repeats)
     tokens = shape.batch * shape.seq_len
     for j, r in enumerate(runners):
@@ -217,7 +216,8 @@ def bench_arch(args, shape: Shape, arch: str, refs: References, device: torch.de
 def describe_machine(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    return f"CPU {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     for note in refs.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"machine: {describe_machine(device)}; {'bf16 autocast' if args.autocast else 'float32'}"
-          f"{'; torch.compile' if args.compile else ''}; warmup {args.warmup}, {args.repeats} rounds x {args.steps} steps")
+          f"{'; torch.compile' if args.compile else ''}; "
+          f"warmup {args.warmup}, {args.repeats} rounds x {args.steps} steps")
     print(f"{'shape':<22} {'arch':<10} {'impl':<13} {'params':>10} {'ms/step':>9} {'range':>17} "
           f"{'tokens/s':>10} {'ours x faster':>14} {'(best/best)':>11}")
     rows: list[dict] = []
@@ -259,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         if "speedup_of_ours" in row:
             speed, best = f"{row['speedup_of_ours']:.2f}x", f"{row['speedup_best_vs_best']:.2f}x"
         rng = f"{row['ms_min']:.1f}-{row['ms_max']:.1f}"
-        print(f"{row['shape']:<22} {row['arch']:<10} {row['impl']:<13} {row['params']:>10,} {row['ms_per_step']:>9.1f} "
-              f"{rng:>17} {row['tokens_per_s']:>10,.0f} {speed:>14} {best:>11}", flush=True)
+        print(f"{row['shape']:<22} {row['arch']:<10} {row['impl']:<13} {row['params']:>10,} "
+              f"{row['ms_per_step']:>9.1f} {rng:>17} {row['tokens_per_s']:>10,.0f} {speed:>14} {best:>11}", flush=True)
 
     for shape in args.shape:
         archs = args.arch.split(",") if args.arch else ["gpt2", "hyena", f"thex-{max(1, 3 * shape.n_layer // 4)}"]

@@ -27,7 +27,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from thex.models.config import ModelConfig
 
@@ -73,14 +72,14 @@ class _FFTLongConv(torch.autograd.Function):
         K = torch.fft.rfft(k.to(dtype), n=n) + D.to(dtype)[:, None]  # (C, n // 2 + 1)
         y = torch.fft.irfft(V * K, n=n)[..., :L]  # (B, C, L)
         ctx.save_for_backward(V, K)
-        ctx.meta = (L, n, v.dtype, k.dtype, D.dtype)
+        ctx.meta = (L, n, dtype, v.dtype, k.dtype, D.dtype)
         return y.to(v.dtype)
 
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor):
         V, K = ctx.saved_tensors
-        L, n, v_dtype, k_dtype, D_dtype = ctx.meta
-        G = torch.fft.rfft(grad_y.to(V.real.dtype), n=n)  # (B, C, n // 2 + 1)
+        L, n, dtype, v_dtype, k_dtype, D_dtype = ctx.meta
+        G = torch.fft.rfft(grad_y.to(dtype), n=n)  # (B, C, n // 2 + 1)
         grad_v = grad_k = grad_D = None
         if ctx.needs_input_grad[0]:
             grad_v = torch.fft.irfft(G * K.conj(), n=n)[..., :L].to(v_dtype)
@@ -259,8 +258,8 @@ class HyenaMixer(nn.Module):
         - projections: (N+1) d^2 + d^2 weights, 2 FLOPs each
         - short convolution: 2 K (N+1) d; gates: N d
         - each of the N-1 long convolutions, per channel and per token: a real FFT and an
-          inverse of size n (2.5 n log2 n FLOPs each, the split-radix count) and n/2+1
-          complex products (6 FLOPs each), over L tokens
+          inverse of size n (2.5 n log2 n FLOPs each: half the usual 5 n log2 n of a complex
+          FFT) and n/2+1 complex products (6 FLOPs each), shared by L tokens
         The implicit-filter MLP runs once per step, not per token, and is left out (for
         d=256, L=512, batch 64 it is under 0.1% of the total)."""
         d, N, K = cfg.d_model, cfg.hyena_order, cfg.short_filter_order

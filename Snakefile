@@ -1,0 +1,50 @@
+# LoLaMeMe reproduction (arXiv 2406.02592): generate LoLa/MeMe/ListOps datasets, train
+# GPT-2, Hyena and THEX models, evaluate by exact match, aggregate into tables, figures
+# and a report. See README.md; stages live in workflow/rules/.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+# With regenerate=true only the summary -> tables/figures stages exist, so nothing can
+# trigger data generation or training (see README, "Regenerate figures").
+if not WF.regenerate:
+
+    include: "workflow/rules/data.smk"
+    include: "workflow/rules/train.smk"
+    include: "workflow/rules/evaluate.smk"
+    include: "workflow/rules/collect.smk"
+
+
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/plots.smk"
+
+
+localrules:
+    all,
+    figures,
+
+
+rule all:
+    default_target: True
+    input:
+        TABLES,
+        FIGURES_OUT,
+
+
+rule figures:
+    input:
+        TABLES,
+        FIGURES_OUT,

@@ -1,0 +1,421 @@
+"""The language models: names, configs, causality, parameters, FLOPs, training, decoding."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from thex.config import ConfigError, from_dict
+from thex.models import (
+    MIXERS,
+    ModelConfig,
+    build_model,
+    count_parameters,
+    flops_per_token,
+    parse_architecture,
+)
+
+TINY = {"vocab_size": 16, "max_len": 24, "n_layer": 3, "d_model": 16, "n_head": 2, "filter_order": 8}
+ARCHS = ["gpt2", "hyena", "thex-2", "thex-1+3"]
+
+
+def tiny(**overrides) -> ModelConfig:
+    return from_dict(ModelConfig, {**TINY, **overrides})
+
+
+def model_for(arch: str, seed: int = 0, **overrides):
+    torch.manual_seed(seed)
+    return build_model(tiny(**overrides), arch)
+
+
+# --- architecture names -------------------------------------------------------------
+
+
+def test_architecture_names():
+    assert parse_architecture("gpt2", 3) == ["attn"] * 3
+    assert parse_architecture("hyena", 2) == ["hyena"] * 2
+    assert parse_architecture("thex-2", 4) == ["hyena", "attn", "hyena", "hyena"]
+    assert parse_architecture("THEX-12", 16)[11] == "attn"
+    assert parse_architecture("THEX-12", 16).count("attn") == 1
+    assert parse_architecture("thex-3+9", 10) == ["attn" if i in (2, 8) else "hyena" for i in range(10)]
+    assert parse_architecture(["attn", "hyena"], 2) == ["attn", "hyena"]
+
+
+@pytest.mark.parametrize(
+    "arch,n_layer,message",
+    [
+        ("thex-17", 16, "block 17 is outside 1..16"),
+        ("thex-0", 4, "block 0 is outside 1..4"),
+        ("thex-", 4, "unknown architecture 'thex-'"),
+        ("thex-2+2", 4, "names a block twice"),
+        ("bert", 4, "unknown architecture 'bert'; valid: attn, gpt2, hyena, thex-I"),
+        (["attn"], 2, "lists 1 blocks but n_layer is 2"),
+        (["attn", "lstm"], 2, "unknown mixer 'lstm'"),
+    ],
+)
+def test_bad_architecture_names_are_errors(arch, n_layer, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_architecture(arch, n_layer)
+
+
+def test_build_model_records_its_blocks():
+    m = model_for("thex-2")
+    assert m.blocks_spec == ["hyena", "attn", "hyena"]
+    assert [type(b.mixer) for b in m.blocks] == [MIXERS["hyena"], MIXERS["attn"], MIXERS["hyena"]]
+
+
+# --- configuration ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"n_heads": 2}, "unknown key 'n_heads' (did you mean 'n_head'?)"),
+        ({"d_model": "16"}, "d_model: expected an integer"),
+        ({"n_head": 3}, "d_model (16) must be divisible by n_head (3)"),
+        ({"emb_dim": 4}, "emb_dim must be odd and >= 5"),
+        ({"emb_dim": 3}, "emb_dim must be odd and >= 5"),
+        ({"hyena_order": 1}, "hyena_order must be >= 2"),
+        ({"pos_emb": "rotary"}, "pos_emb: 'rotary' is not one of"),
+        ({"dropout": 1.0}, "dropout must be in [0, 1)"),
+        ({"max_len": 0}, "max_len must be >= 1, got 0"),
+    ],
+)
+def test_bad_configs_are_errors(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        tiny(**overrides)
+
+
+def test_missing_required_key_is_an_error():
+    with pytest.raises(ConfigError, match="max_len"):
+        from_dict(ModelConfig, {"vocab_size": 8})
+
+
+@pytest.mark.parametrize("arch,has_positions", [("gpt2", True), ("thex-2", True), ("hyena", False)])
+def test_position_embeddings_auto(arch, has_positions):
+    assert (model_for(arch).wpe is not None) == has_positions
+
+
+def test_position_embeddings_override():
+    assert model_for("hyena", pos_emb="learned").wpe is not None
+    assert model_for("gpt2", pos_emb="none").wpe is None
+
+
+# --- forward: shapes, dtypes, causality ---------------------------------------------
+
+
+@pytest.mark.parametrize("mixer", sorted(MIXERS))
+def test_every_mixer_gives_finite_logits_and_gradients(mixer):
+    m = model_for(mixer)
+    idx = torch.randint(0, 16, (2, 24))
+    logits = m(idx)
+    assert logits.shape == (2, 24, 16) and logits.dtype == torch.float32
+    assert torch.isfinite(logits).all()
+    F.cross_entropy(logits.view(-1, 16), idx.view(-1)).backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_shorter_sequences_and_too_long_ones():
+    m = model_for("thex-2")
+    assert m(torch.randint(0, 16, (1, 5))).shape == (1, 5, 16)
+    with pytest.raises(ValueError, match="sequence length 25 exceeds max_len 24"):
+        m(torch.zeros(1, 25, dtype=torch.long))
+
+
+def test_bf16_autocast_returns_float32_logits_close_to_float32():
+    m = model_for("thex-2")
+    idx = torch.randint(0, 16, (2, 24))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = m(idx)
+    assert low.dtype == torch.float32
+    assert (low - m(idx)).abs().max() < 0.05 * m(idx).abs().max()
+
+
+def embedding_gradients(m, idx: torch.Tensor, t: int) -> torch.Tensor:
+    """d(sum of logits at position t) / d(token embeddings), (B, L, d)."""
+    captured = {}
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        captured["emb"] = output
+
+    handle = m.wte.register_forward_hook(keep)
+    try:
+        m(idx)[:, t].sum().backward()
+    finally:
+        handle.remove()
+    return captured["emb"].grad
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_causality_by_gradient(arch):
+    """The gradient of output t with respect to inputs after t is zero. In float64 the FFT's
+    round-off is ~1e-16 relative; anything above 1e-12 of the past's gradient is leakage."""
+    m = model_for(arch).double()
+    idx = torch.randint(0, 16, (2, 24))
+    for t in (0, 9, 22):
+        g = embedding_gradients(m, idx, t)
+        past, future = g[:, : t + 1].abs().max(), g[:, t + 1 :].abs().max()
+        assert past > 0
+        assert future <= 1e-12 * past, (arch, t, float(future / past))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_causality_by_suffix_perturbation(arch):
+    """Changing every token after position t leaves the logits up to t unchanged, up to
+    float32 FFT round-off (1e-5 of the logits' scale), while later logits do change."""
+    m = model_for(arch)
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, 16, (4, 24), generator=gen)
+    other = idx.clone()
+    other[:, 10:] = torch.randint(0, 16, (4, 14), generator=gen)
+    with torch.no_grad():
+        a, b = m(idx), m(other)
+    scale = a.abs().max()
+    assert (a[:, :10] - b[:, :10]).abs().max() <= 1e-5 * scale
+    assert (a[:, 10:] - b[:, 10:]).abs().max() > 1e-3 * scale
+
+
+# --- parameters and FLOPs ----------------------------------------------------------
+
+
+def expected_parameters(cfg: ModelConfig, blocks: list[str]) -> int:
+    d, V, r, N, Fo, E, K = (cfg.d_model, cfg.vocab_size, cfg.mlp_ratio, cfg.hyena_order,
+                            cfg.filter_order, cfg.emb_dim, cfg.short_filter_order)
+    attn = (d * 3 * d + 3 * d) + (d * d + d)
+    hyena = (
+        (d * (N + 1) * d + (N + 1) * d)  # in_proj
+        + (N + 1) * d * K + (N + 1) * d  # short convolution
+        + cfg.max_len * E  # filter features z
+        + Fo  # shared sine frequencies
+        + (E * Fo + Fo) + 2 * (Fo * Fo + Fo) + Fo * (N - 1) * d  # filter MLP
+        + (N - 1) * d  # D
+        + (d * d + d)  # out_proj
+    )
+    per_block = 2 * 2 * d + (d * r * d + r * d) + (r * d * d + d)  # 2 LayerNorms, MLP
+    positions = cfg.max_len * d if "attn" in blocks else 0
+    return V * d + positions + sum(per_block + (attn if b == "attn" else hyena) for b in blocks) + 2 * d
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("order", [2, 3])
+def test_parameter_counts_match_the_formula(arch, order):
+    cfg = tiny(hyena_order=order)
+    m = build_model(cfg, arch)
+    blocks = parse_architecture(arch, cfg.n_layer)
+    counts = count_parameters(m)
+    assert counts["total"] == expected_parameters(cfg, blocks)
+    embeddings = cfg.vocab_size * cfg.d_model + (cfg.max_len * cfg.d_model if "attn" in blocks else 0)
+    assert counts["non_embedding"] == counts["total"] - embeddings
+    assert m.head.weight is m.wte.weight  # tied: counted once
+
+
+def test_flops_per_token_formula():
+    cfg = tiny()
+    d, V, L = cfg.d_model, cfg.vocab_size, 20
+    gpt2 = 3 * (2 * V * d + cfg.n_layer * (2 * 4 * d * d + 4 * L * d + 2 * 2 * 4 * d * d))
+    assert flops_per_token(cfg, "gpt2", L) == pytest.approx(gpt2)
+    n = 40  # fft_size(20): 39 -> 40
+    hyena_mixer = 2 * 4 * d * d + 2 * 3 * 3 * d + 2 * d + d * (5 * n * math.log2(n) + 6 * 21) / L
+    hyena = 3 * (2 * V * d + cfg.n_layer * (hyena_mixer + 2 * 2 * 4 * d * d))
+    assert flops_per_token(cfg, "hyena", L) == pytest.approx(hyena)
+    thex = flops_per_token(cfg, "thex-2", L)
+    assert thex == pytest.approx((2 * hyena + gpt2) / 3)  # one block of three is attention
+    with pytest.raises(ValueError, match="seq_len 25 is outside 1..max_len"):
+        flops_per_token(cfg, "gpt2", 25)
+
+
+def test_flops_are_about_six_per_parameter_at_short_length():
+    """The standard sanity check: 6 N per token plus the length-dependent mixing."""
+    cfg = ModelConfig(vocab_size=128, max_len=256, n_layer=4, d_model=128, n_head=4)
+    m = build_model(cfg, "gpt2")
+    matmul_params = count_parameters(m)["non_embedding"] + cfg.vocab_size * cfg.d_model
+    assert flops_per_token(cfg, "gpt2", 1) == pytest.approx(6 * matmul_params, rel=0.02)
+
+
+# --- initialisation and optimizer groups -------------------------------------------
+
+
+def test_gpt2_initialisation():
+    cfg = ModelConfig(vocab_size=64, max_len=64, n_layer=8, d_model=128, n_head=4)
+    m = build_model(cfg, "thex-2")
+    assert m.blocks[0].mlp.fc.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert m.blocks[1].mixer.qkv.bias.abs().max() == 0
+    for block in m.blocks:
+        for proj in (block.mixer.out_proj, block.mlp.out_proj):
+            assert proj.weight.std().item() == pytest.approx(0.02 / math.sqrt(16), rel=0.1)
+
+
+def test_optimizer_groups():
+    m = model_for("thex-2")
+    groups = m.optimizer_groups(lr=1e-3, weight_decay=0.1, filter_lr=5e-4, filter_emb_lr=1e-5)
+    by_name = {g["name"]: g for g in groups}
+    assert set(by_name) == {"decay", "no_decay", "filter", "filter_emb"}
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in m.parameters())  # each parameter once
+    assert (by_name["decay"]["weight_decay"], by_name["decay"]["lr"]) == (0.1, 1e-3)
+    assert (by_name["filter"]["weight_decay"], by_name["filter"]["lr"]) == (0.0, 5e-4)
+    assert (by_name["filter_emb"]["weight_decay"], by_name["filter_emb"]["lr"]) == (0.0, 1e-5)
+    assert by_name["no_decay"]["weight_decay"] == 0.0
+    decay = {id(p) for p in by_name["decay"]["params"]}
+    assert id(m.wte.weight) not in decay and id(m.wpe.weight) not in decay
+    assert all(p.dim() == 2 for p in by_name["decay"]["params"])
+    hyena = m.blocks[0].mixer
+    assert {id(p) for p in by_name["filter_emb"]["params"]} == {id(hyena.filter.z), id(m.blocks[2].mixer.filter.z)}
+    assert id(hyena.filter.freq) in {id(p) for p in by_name["filter"]["params"]}
+    assert set(model_for("gpt2").optimizer_groups(lr=1e-3, weight_decay=0.1)[i]["name"] for i in (0, 1)) == {
+        "decay", "no_decay"}
+    torch.optim.AdamW(groups)  # accepted as is
+
+
+# --- training and decoding ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_few_steps_reduce_the_loss(arch):
+    m = model_for(arch)
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.randint(1, 16, (8, 17), generator=gen)
+    opt = torch.optim.AdamW(m.optimizer_groups(lr=1e-2, weight_decay=0.0))
+    losses = []
+    for _ in range(15):
+        loss = F.cross_entropy(m(idx[:, :-1]).reshape(-1, 16), idx[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+def counting_batch(gen: torch.Generator, batch: int, length: int, vocab: int) -> torch.Tensor:
+    """Sequences start, start+1, ... over the ids 1..vocab-1 (wrapping), id 0 unused (pad)."""
+    start = torch.randint(0, vocab - 1, (batch, 1), generator=gen)
+    return 1 + (start + torch.arange(length)) % (vocab - 1)
+
+
+@pytest.fixture(scope="module")
+def trained_counter():
+    """A tiny THEX model (one Hyena and one attention block) trained to count."""
+    torch.manual_seed(0)
+    cfg = from_dict(ModelConfig, {"vocab_size": 12, "max_len": 16, "n_layer": 2, "d_model": 32, "n_head": 2,
+                                  "filter_order": 16})
+    m = build_model(cfg, "thex-2")
+    opt = torch.optim.AdamW(m.optimizer_groups(lr=1e-2, weight_decay=0.0))
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        seq = counting_batch(gen, 16, 16, 12)
+        loss = F.cross_entropy(m(seq[:, :-1]).reshape(-1, 12), seq[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return m
+
+
+def test_greedy_decoding_of_a_trained_model(trained_counter):
+    m = trained_counter
+    seq = counting_batch(torch.Generator().manual_seed(1), 5, 12, 12)
+    out = m.generate_greedy(seq[:, :4], max_new_tokens=8)
+    assert out.shape == (5, 12)
+    assert torch.equal(out, seq)
+    assert m.training  # the mode is restored
+    # decoding agrees with the teacher-forced argmax over the same sequence
+    assert torch.equal(m(out).argmax(-1)[:, 3:-1], out[:, 4:])
+
+
+def test_greedy_decoding_stops_at_eos_and_pads(trained_counter):
+    m = trained_counter
+    prompts = torch.tensor([[1, 2, 3], [6, 7, 8]])  # counting reaches 5 after 2, and 11 after 3 steps
+    out = m.generate_greedy(prompts, max_new_tokens=6, eos_id=5, pad_id=0)
+    assert out.shape == (2, 9)
+    assert out[0].tolist() == [1, 2, 3, 4, 5, 0, 0, 0, 0]
+    assert out[1, 3:].tolist() == [9, 10, 11, 1, 2, 3]
+    # stops once every row has produced eos
+    both = m.generate_greedy(torch.tensor([[1, 2, 3], [2, 3, 4]]), max_new_tokens=6, eos_id=5)
+    assert both.tolist() == [[1, 2, 3, 4, 5], [2, 3, 4, 5, 0]]
+    with pytest.raises(ValueError, match=re.escape("prompt length 3 + max_new_tokens 14 exceeds max_len 16")):
+        m.generate_greedy(prompts, max_new_tokens=14)
+
+
+# --- the benchmark command ----------------------------------------------------------
+
+FAKE_NANOGPT = '''
+from dataclasses import dataclass
+import torch, torch.nn.functional as F
+from thex.models import ModelConfig, build_model
+
+@dataclass
+class GPTConfig:
+    block_size: int = 1024
+    vocab_size: int = 50304
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True
+
+class GPT(torch.nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        print("number of parameters: ...")
+        cfg = ModelConfig(vocab_size=config.vocab_size, max_len=config.block_size, n_layer=config.n_layer,
+                          d_model=config.n_embd, n_head=config.n_head)
+        self.m = build_model(cfg, "gpt2")
+
+    def forward(self, idx, targets=None):
+        logits = self.m(idx)
+        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+'''
+
+FAKE_SAFARI = '''
+import torch
+from thex.models import ModelConfig
+from thex.models.hyena import HyenaMixer
+
+class HyenaOperator(torch.nn.Module):
+    def __init__(self, d_model, l_max, order=2, filter_order=64, dropout=0.0, filter_dropout=0.0, **filter_args):
+        super().__init__()
+        self.op = HyenaMixer(ModelConfig(vocab_size=1, max_len=l_max, d_model=d_model, n_head=1, hyena_order=order,
+                                         filter_order=filter_order, emb_dim=filter_args["emb_dim"]))
+
+    def forward(self, u):
+        return self.op(u)
+'''
+
+
+def test_benchmark_against_references(tmp_path, capsys):
+    """The benchmark's wiring, with stand-ins for nanoGPT's model.py and safari's
+    standalone_hyena.py that have their interfaces (the real files are not part of the repo)."""
+    from thex.bench.models import main
+
+    (tmp_path / "model.py").write_text(FAKE_NANOGPT)
+    (tmp_path / "standalone_hyena.py").write_text(FAKE_SAFARI)
+    out = tmp_path / "rows.json"
+    args = ["--shape", "2,16,2,16,2,16", "--arch", "gpt2,thex-1", "--reference-dir", str(tmp_path),
+            "--warmup", "0", "--steps", "1", "--repeats", "2", "--threads", "1", "--json", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "nanoGPT" in printed and "safari stack" in printed and "number of parameters" not in printed
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["arch"], r["impl"]) for r in rows] == [
+        ("gpt2", "ours"), ("gpt2", "nanoGPT"), ("thex-1", "ours"), ("thex-1", "safari stack")]
+    ours, ref = rows[2], rows[3]
+    assert ours["params"] == ref["params"]  # the same stack, the same operator sizes
+    assert ref["speedup_of_ours"] > 0 and ours["tokens_per_s"] == pytest.approx(2 * 16 / ours["ms_per_step"] * 1e3)
+
+
+def test_benchmark_without_references(tmp_path, capsys):
+    from thex.bench.models import main
+
+    assert main(["--shape", "1,8,1,8,1,8", "--arch", "hyena", "--reference-dir", str(tmp_path / "none"),
+                 "--warmup", "0", "--steps", "1", "--repeats", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "model.py not found" in captured.err and "hyena" in captured.out
+    with pytest.raises(SystemExit):
+        main(["--shape", "1,8,1"])
+    assert "expected n_layer,d_model,n_head,seq_len,batch,vocab" in capsys.readouterr().err

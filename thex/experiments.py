@@ -1,0 +1,198 @@
+"""The workflow config: experiments, their conditions, architectures, seeds; the job list.
+
+`config/*.yaml` is validated twice before any job runs: its shape by the JSON schema
+(workflow/schemas/config.schema.yaml), then its meaning here: every condition's dataset
+config, every run config and every architecture name is built strictly, so a misspelled
+knob or `thex-17` on a 16-block model fails with a message naming where it is.
+
+An experiment has a base dataset config (`data`) and named `conditions`, each either
+overrides deep-merged onto `data` (e.g. `{programs: {n_globals: 100}}`) or a reference
+`{dataset: other_experiment/condition}` to reuse that dataset. Every (condition,
+architecture, seed) of an experiment is one training job; outputs live at paths that
+encode them:
+
+    {results}/{experiment}/{condition}/data/{split}.parquet
+    {results}/{experiment}/{condition}/{arch}/seed{seed}/...
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from thex.config import ConfigError, from_dict
+from thex.datasets import DatasetConfig
+from thex.models import parse_architecture
+from thex.training import RunConfig
+
+# The eight experiment groups of the study (SPEC section 4); each config names its own.
+KNOWN_EXPERIMENTS = ("memorization", "globals", "length", "operators", "multilang", "latent_types", "listops", "placement")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """Where the paper's headline numbers are compared: which condition and THEX variant."""
+
+    experiment: str
+    condition: str
+    thex: str  # the THEX variant standing for the paper's (THEX-12 / THEX-13 on 16 blocks)
+    reported: Mapping[str, float] = field(default_factory=dict)  # author-reported EM: gpt2, hyena, thex
+    split: str | None = None  # one evaluation split, or the mean over all of them
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    description: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+    conditions: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"base": {}})
+    architectures: tuple[str, ...] | None = None  # default: the top-level list
+    seeds: tuple[int, ...] | None = None  # default: the top-level list
+    model: Mapping[str, Any] = field(default_factory=dict)  # overrides of the top-level model
+    training: Mapping[str, Any] = field(default_factory=dict)  # overrides of the top-level training
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    results: str = "results"
+    seeds: tuple[int, ...] = (0, 1)
+    architectures: tuple[str, ...] = ("gpt2", "hyena")
+    model: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
+    device: str = "auto"  # auto | cpu | cuda | claim (one free GPU of several, see thex.gpus)
+    gpus: int = 0  # GPUs per machine for training jobs (0: CPU); jobs then ask for resources gpu=1
+    threads: int = 1  # torch threads per training job
+    mem_mb: int = 2000  # memory per training job
+    runtime: int = 60  # minutes per training job (cluster time limit)
+    workers: int = 2  # generator processes per dataset job
+    summary_dir: str = ""  # where the collected results are (default: {results}/summary)
+    regenerate: bool = False  # tables/figures/report from summary_dir only; no data, training
+    headline: Mapping[str, Headline] = field(default_factory=dict)
+    experiments: Mapping[str, ExperimentConfig] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.experiments:
+            raise ConfigError("experiments: at least one experiment is needed")
+        if self.gpus < 0 or self.threads < 1 or self.workers < 1:
+            raise ConfigError("gpus must be >= 0, threads and workers >= 1")
+        for name, experiment in self.experiments.items():
+            if not NAME_RE.match(name):
+                raise ConfigError(f"experiments.{name}: names are letters, digits, '_', '.', '-'")
+            for condition in experiment.conditions:
+                if not NAME_RE.match(condition):
+                    raise ConfigError(f"experiments.{name}.conditions.{condition}: names are letters, digits, '_', '.', '-'")
+        for name, headline in self.headline.items():
+            where = f"headline.{name}"
+            if headline.experiment not in self.experiments:
+                raise ConfigError(f"{where}.experiment: no experiment {headline.experiment!r}")
+            experiment = self.experiments[headline.experiment]
+            if headline.condition not in experiment.conditions:
+                raise ConfigError(f"{where}.condition: experiment {headline.experiment!r} has no condition {headline.condition!r}")
+            if headline.thex not in self.architectures_of(headline.experiment):
+                raise ConfigError(f"{where}.thex: {headline.thex!r} is not trained in experiment {headline.experiment!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "WorkflowConfig":
+        cfg = from_dict(cls, data)
+        cfg.check()
+        return cfg
+
+    # -- resolution -------------------------------------------------------------------
+
+    def architectures_of(self, experiment: str) -> tuple[str, ...]:
+        return self.experiments[experiment].architectures or self.architectures
+
+    def seeds_of(self, experiment: str) -> tuple[int, ...]:
+        return self.experiments[experiment].seeds or self.seeds
+
+    def dataset_source(self, experiment: str, condition: str) -> tuple[str, str]:
+        """(experiment, condition) whose data directory this condition uses."""
+        overrides = self.experiments[experiment].conditions[condition] or {}
+        if "dataset" not in overrides:
+            return experiment, condition
+        where = f"experiments.{experiment}.conditions.{condition}.dataset"
+        if set(overrides) != {"dataset"}:
+            raise ConfigError(f"{where}: a condition that reuses a dataset takes no other keys")
+        ref = str(overrides["dataset"])
+        source = tuple(ref.split("/"))
+        if len(source) != 2 or source[0] not in self.experiments or source[1] not in self.experiments[source[0]].conditions:
+            raise ConfigError(f"{where}: {ref!r} is not an experiment/condition of this config")
+        if "dataset" in (self.experiments[source[0]].conditions[source[1]] or {}):
+            raise ConfigError(f"{where}: {ref!r} itself reuses a dataset; name the original")
+        return source  # type: ignore[return-value]
+
+    def dataset_config(self, experiment: str, condition: str) -> DatasetConfig:
+        source = self.dataset_source(experiment, condition)
+        exp = self.experiments[source[0]]
+        merged = deep_merge(exp.data, exp.conditions[source[1]] or {})
+        return DatasetConfig.from_dict(merged, where=f"experiments.{source[0]}.conditions.{source[1]}")
+
+    def dataset_dict(self, experiment: str, condition: str) -> dict[str, Any]:
+        from thex.config import to_dict
+
+        return to_dict(self.dataset_config(experiment, condition))
+
+    def run_config(self, experiment: str) -> RunConfig:
+        exp = self.experiments[experiment]
+        merged = {"model": deep_merge(self.model, exp.model), "training": deep_merge(self.training, exp.training)}
+        return from_dict(RunConfig, merged, where=f"experiments.{experiment}")
+
+    def check(self) -> None:
+        """Build everything a job will build, so that errors surface before any job runs."""
+        for name in self.experiments:
+            try:
+                n_layer = self.run_config(name).model_config(data_max_len=1).n_layer
+            except ConfigError as err:
+                raise ConfigError(f"experiments.{name} (with the top-level model/training): {err}") from None
+            for arch in self.architectures_of(name):
+                try:
+                    parse_architecture(arch, n_layer)
+                except (ValueError, ConfigError) as err:
+                    raise ConfigError(f"experiments.{name}: architecture {arch!r}: {err}") from None
+            for condition in self.experiments[name].conditions:
+                self.dataset_config(name, condition)
+
+    # -- the job list -----------------------------------------------------------------
+
+    def datasets(self) -> Iterator[tuple[str, str]]:
+        """Every (experiment, condition) that generates its own data."""
+        for name, exp in self.experiments.items():
+            for condition in exp.conditions:
+                if self.dataset_source(name, condition) == (name, condition):
+                    yield name, condition
+
+    def jobs(self) -> Iterator[tuple[str, str, str, int]]:
+        """Every (experiment, condition, arch, seed) training job."""
+        for name, exp in self.experiments.items():
+            for condition in exp.conditions:
+                for arch in self.architectures_of(name):
+                    for seed in self.seeds_of(name):
+                        yield name, condition, arch, seed
+
+    @property
+    def summary_path(self) -> str:
+        return self.summary_dir or f"{self.results}/summary"
+
+
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` applied; mappings merge key by key, anything else replaces."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+RUN_PATH_RE = re.compile(r"(?P<experiment>[^/]+)/(?P<condition>[^/]+)/(?P<arch>[^/]+)/seed(?P<seed>\d+)/?$")
+
+
+def parse_run_path(path: str) -> dict[str, Any]:
+    """{experiment, condition, arch, seed} from a run directory path."""
+    match = RUN_PATH_RE.search(str(path).rstrip("/"))
+    if not match:
+        raise ConfigError(f"{path}: not a run directory (.../EXPERIMENT/CONDITION/ARCH/seedN)")
+    return {**match.groupdict(), "seed": int(match["seed"])}

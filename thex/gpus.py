@@ -1,0 +1,70 @@
+"""Claiming one free GPU on a machine with several, for jobs that run side by side.
+
+Snakemake's `--resources gpu=N` bounds how many training jobs run at once but does not
+tell a job which GPU is its own. A job started with `--device claim` takes an exclusive
+`flock` on `<lock dir>/gpu<i>.lock` for the first free device i and holds it until the
+process exits (the kernel releases it even after kill -9), so two jobs never share a GPU.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+from thex.errors import ThexError
+
+_HELD: list[IO] = []  # lock files held for this process's lifetime
+
+
+class NoFreeGpu(ThexError):
+    """Every GPU stayed claimed for the whole wait."""
+
+
+def default_lock_dir() -> Path:
+    return Path(os.environ.get("THEX_GPU_LOCK_DIR", Path(tempfile.gettempdir()) / f"thex-gpu-locks-{os.getuid()}"))
+
+
+def visible_devices(count: int) -> list[str]:
+    """Names of the `count` visible devices: CUDA_VISIBLE_DEVICES entries when set (so that
+    jobs seeing the same devices use the same lock names), else 0..count-1."""
+    visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return visible[:count] if len(visible) >= count else [str(i) for i in range(count)]
+
+
+def claim(count: int, lock_dir: Path | None = None, timeout_s: float = 3600.0, poll_s: float = 0.5) -> int:
+    """Index (0-based, among the visible devices) of a GPU this process now holds."""
+    if count < 1:
+        raise NoFreeGpu("--device claim: no CUDA device is visible")
+    lock_dir = lock_dir or default_lock_dir()
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    names = visible_devices(count)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for index, name in enumerate(names):
+            handle = open(lock_dir / f"gpu{name}.lock", "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            _HELD.append(handle)
+            return index
+        if time.monotonic() > deadline:
+            raise NoFreeGpu(f"--device claim: all {count} GPUs stayed claimed for {timeout_s:.0f} s (locks in {lock_dir})")
+        time.sleep(poll_s)
+
+
+def release_all() -> None:
+    """Give back every claimed GPU (normally the process exit does it)."""
+    while _HELD:
+        handle = _HELD.pop()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

@@ -1,0 +1,303 @@
+"""The eight figures, from a results summary (PNG and SVG each).
+
+Every architecture has one colour in every figure (`arch_color`). A figure whose
+experiment is not in the run says so in the figure rather than being left out, so that
+the set of files (and the report) is the same for every config.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from thex.aggregate import ci95, load_summary, seed_stats  # noqa: E402
+from thex.io import atomic_path  # noqa: E402
+
+FIGURES: dict[str, str] = {
+    "em_by_architecture": "Exact match by architecture for each experiment",
+    "memorization": "Memorization: exact match vs number of globals G",
+    "length": "Length generalization: exact match vs number of statements",
+    "operators": "Operators: exact match per operator",
+    "multilang": "Multi-language: exact match by test language for each training mix",
+    "placement": "Placement: exact match by position of the attention block",
+    "training_curves": "Training curves: answer loss and all-token loss",
+    "cost": "Cost: exact match vs training FLOPs, and throughput",
+}
+_BASE_COLORS = {"gpt2": "#1f77b4", "hyena": "#ff7f0e"}
+_THEX_CMAP = plt.get_cmap("viridis")
+
+
+def arch_color(arch: str) -> str:
+    """One colour per architecture name, the same in every figure and every run."""
+    if arch in _BASE_COLORS:
+        return _BASE_COLORS[arch]
+    blocks = [int(b) for b in re.findall(r"\d+", arch)] or [0]
+    position = (sum(blocks) * 0.137) % 1.0  # spread thex-1, thex-2, ... over the colormap
+    return matplotlib.colors.to_hex(_THEX_CMAP(0.15 + 0.7 * position))
+
+
+def _arch_order(archs) -> list[str]:
+    def key(arch: str):
+        blocks = [int(b) for b in re.findall(r"\d+", arch)]
+        return ({"gpt2": 0, "hyena": 1}.get(arch, 2), blocks, arch)
+
+    return sorted(set(archs), key=key)
+
+
+def _missing(ax, what: str) -> None:
+    ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, fontsize=11, color="0.4", wrap=True)
+    ax.set_axis_off()
+
+
+def _per_seed(evaluations: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Exact match averaged over samples within each seed."""
+    return evaluations.groupby(keys + ["seed"], sort=True)["exact_match"].mean().reset_index()
+
+
+def _line_by_arch(ax, frame: pd.DataFrame, x: str) -> None:
+    stats = seed_stats(_per_seed(frame, ["arch", x]), ["arch", x])
+    for arch in _arch_order(stats["arch"]):
+        rows = stats[stats.arch == arch].sort_values(x)
+        ax.errorbar(rows[x], rows["em_mean"], yerr=rows["em_ci95"].fillna(0), label=arch, color=arch_color(arch), marker="o", capsize=3)
+
+
+def fig_em_by_architecture(s: dict[str, Any]) -> plt.Figure:
+    runs = s["runs"]
+    experiments = sorted(runs["experiment"].unique())
+    cols = min(4, len(experiments))
+    rows = math.ceil(len(experiments) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, experiment in zip(axes.flat, experiments):
+        frame = runs[runs.experiment == experiment]
+        groups = sorted({(c, sp) for c, sp in zip(frame.condition, frame.split)})
+        archs = _arch_order(frame["arch"])
+        width = 0.8 / len(archs)
+        for j, arch in enumerate(archs):
+            means, errs = [], []
+            for condition, split in groups:
+                values = frame[(frame.condition == condition) & (frame.split == split) & (frame.arch == arch)]["exact_match"]
+                mean, half = ci95(values) if len(values) else (np.nan, np.nan)
+                means.append(mean)
+                errs.append(0 if np.isnan(half) else half)
+            x = np.arange(len(groups)) + (j - (len(archs) - 1) / 2) * width
+            ax.bar(x, means, width, yerr=errs, capsize=2, color=arch_color(arch), label=arch)
+        labels = [c if sp == "test" else f"{c}\n{sp}" for c, sp in groups]
+        ax.set_xticks(np.arange(len(groups)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title(experiment)
+        ax.set_ylabel("exact match")
+    for ax in list(axes.flat)[len(experiments) :]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(8, len(labels)), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return fig
+
+
+def fig_memorization(s: dict[str, Any]) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    frame = s["evaluations"]
+    frame = frame[frame.experiment == "memorization"]
+    if frame.empty:
+        _missing(ax, "no 'memorization' experiment in these results")
+        return fig
+    _line_by_arch(ax, frame, "n_globals")
+    ax.set_xscale("log")
+    ax.set_xlabel("number of globals G")
+    ax.set_ylabel("exact match (recall of globals)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend()
+    return fig
+
+
+def fig_length(s: dict[str, Any]) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    frame = s["evaluations"]
+    frame = frame[frame.experiment == "length"]
+    if frame.empty:
+        _missing(ax, "no 'length' experiment in these results")
+        return fig
+    _line_by_arch(ax, frame, "n_statements")
+    for key, config in s["datasets"].items():
+        if key.startswith("length/"):
+            train = {**config.get("programs", {}), **config["splits"].get("train", {})}
+            low, high = train.get("n_statements", [None, None])
+            distractors = train.get("distractors", [0, 0])
+            if low is not None:
+                ax.axvspan(low + distractors[0] - 0.5, high + distractors[1] + 0.5, color="0.85", zorder=0, label="training range")
+            break
+    ax.set_xlabel("statements in the program")
+    ax.set_ylabel("exact match")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend()
+    return fig
+
+
+def fig_operators(s: dict[str, Any]) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    frame = s["evaluations"]
+    frame = frame[(frame.experiment == "operators") & frame.operators.notna()]
+    if frame.empty:
+        _missing(ax, "no 'operators' experiment in these results")
+        return fig
+    # Programs whose answer needs exactly one kind of operator isolate it.
+    single = frame[~frame.operators.str.contains(",") & (frame.operators != "")]
+    stats = seed_stats(_per_seed(single, ["arch", "operators"]), ["arch", "operators"])
+    ops = [op for op in ("add", "sub", "mul", "div", "mod") if op in set(stats.operators)]
+    archs = _arch_order(stats.arch)
+    width = 0.8 / max(1, len(archs))
+    for j, arch in enumerate(archs):
+        rows = stats[stats.arch == arch].set_index("operators").reindex(ops)
+        x = np.arange(len(ops)) + (j - (len(archs) - 1) / 2) * width
+        ax.bar(x, rows["em_mean"], width, yerr=rows["em_ci95"].fillna(0), capsize=2, color=arch_color(arch), label=arch)
+    ax.set_xticks(np.arange(len(ops)), ops)
+    ax.set_xlabel("the one operator the answer needs")
+    ax.set_ylabel("exact match")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    return fig
+
+
+def fig_multilang(s: dict[str, Any]) -> plt.Figure:
+    frame = s["evaluations"]
+    frame = frame[frame.experiment == "multilang"]
+    conditions = sorted(frame["condition"].unique())
+    fig, axes = plt.subplots(1, max(1, len(conditions)), figsize=(4.2 * max(1, len(conditions)), 3.6), squeeze=False)
+    if frame.empty:
+        _missing(axes[0, 0], "no 'multilang' experiment in these results")
+        return fig
+    for ax, condition in zip(axes.flat, conditions):
+        part = frame[frame.condition == condition]
+        stats = seed_stats(_per_seed(part, ["arch", "language"]), ["arch", "language"])
+        languages = sorted(stats.language.unique())
+        archs = _arch_order(stats.arch)
+        width = 0.8 / len(archs)
+        for j, arch in enumerate(archs):
+            rows = stats[stats.arch == arch].set_index("language").reindex(languages)
+            x = np.arange(len(languages)) + (j - (len(archs) - 1) / 2) * width
+            ax.bar(x, rows["em_mean"], width, yerr=rows["em_ci95"].fillna(0), capsize=2, color=arch_color(arch), label=arch)
+        ax.set_xticks(np.arange(len(languages)), [f"test: {lang}" for lang in languages])
+        ax.set_title(f"trained on: {condition}")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("exact match")
+    axes.flat[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def fig_placement(s: dict[str, Any]) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    runs = s["runs"]
+    runs = runs[(runs.experiment == "placement") & runs.arch.str.fullmatch(r"thex-\d+")]
+    if runs.empty:
+        _missing(ax, "no 'placement' experiment (THEX-i sweep) in these results")
+        return fig
+    runs = runs.assign(block=runs.arch.str.slice(5).astype(int))
+    grid = runs.groupby(["condition", "block"])["exact_match"].mean().unstack("block").sort_index(axis=1)
+    image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="magma", vmin=0, vmax=max(1e-9, float(np.nanmax(grid.to_numpy()))))
+    ax.set_xticks(range(grid.shape[1]), [str(b) for b in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), list(grid.index))
+    for (i, j), value in np.ndenumerate(grid.to_numpy()):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="w" if value < 0.5 * np.nanmax(grid.to_numpy()) else "k")
+    ax.set_xlabel("block holding the attention mixer (THEX-i, 1-based)")
+    ax.set_ylabel("task")
+    fig.colorbar(image, ax=ax, label="exact match (mean over seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def fig_training_curves(s: dict[str, Any]) -> plt.Figure:
+    curves = s["curves"]
+    experiments = sorted(curves["experiment"].unique())
+    cols = min(4, len(experiments))
+    rows = math.ceil(len(experiments) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, experiment in zip(axes.flat, experiments):
+        frame = curves[curves.experiment == experiment]
+        for arch in _arch_order(frame.arch):
+            part = frame[frame.arch == arch]
+            # Mean over seeds and conditions at each step (they share the step grid).
+            mean = part.groupby("step")[["tokens", "loss_answer", "loss_all"]].mean()
+            ax.plot(mean["tokens"], mean["loss_answer"], color=arch_color(arch), label=f"{arch} answer")
+            ax.plot(mean["tokens"], mean["loss_all"], color=arch_color(arch), linestyle="--", alpha=0.7, label=f"{arch} all tokens")
+        ax.set_yscale("log")
+        ax.set_title(experiment)
+        ax.set_xlabel("training tokens")
+        ax.set_ylabel("loss (nats)")
+    for ax in list(axes.flat)[len(experiments) :]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(6, len(labels)), frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
+def fig_cost(s: dict[str, Any]) -> plt.Figure:
+    runs = s["runs"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for arch in _arch_order(runs.arch):
+        part = runs[runs.arch == arch]
+        left.scatter(part["train_flops"], part["exact_match"], color=arch_color(arch), label=arch, s=14, alpha=0.8)
+    left.set_xscale("log")
+    left.set_xlabel("training FLOPs (analytic)")
+    left.set_ylabel("exact match (one point per run and split)")
+    left.legend(fontsize=8)
+    per_arch = runs.drop_duplicates(["experiment", "condition", "arch", "seed"]).groupby("arch")["tokens_per_s"]
+    archs = _arch_order(runs.arch)
+    means = [per_arch.get_group(a).mean() for a in archs]
+    right.bar(range(len(archs)), means, color=[arch_color(a) for a in archs])
+    right.set_xticks(range(len(archs)), archs, rotation=30, ha="right")
+    right.set_ylabel("training tokens/s (mean over runs)")
+    device = ", ".join(sorted(runs["device"].astype(str).unique()))
+    right.set_title(f"throughput on {device}")
+    fig.tight_layout()
+    return fig
+
+
+FIGURE_FUNCTIONS: dict[str, Callable[[dict[str, Any]], plt.Figure]] = {
+    "em_by_architecture": fig_em_by_architecture,
+    "memorization": fig_memorization,
+    "length": fig_length,
+    "operators": fig_operators,
+    "multilang": fig_multilang,
+    "placement": fig_placement,
+    "training_curves": fig_training_curves,
+    "cost": fig_cost,
+}
+
+
+def write_figures(summary_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+    summary = load_summary(summary_dir)
+    out_dir = Path(out_dir)
+    written = []
+    for name, make in FIGURE_FUNCTIONS.items():
+        fig = make(summary)
+        fig.suptitle(FIGURES[name], fontsize=11, y=0.995) if name not in ("em_by_architecture", "training_curves") else None
+        for suffix in ("png", "svg"):
+            with atomic_path(out_dir / f"{name}.{suffix}") as tmp:
+                fig.savefig(tmp, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight")
+            written.append(out_dir / f"{name}.{suffix}")
+        plt.close(fig)
+    return written
+
+
+def cli_plots(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m thex plots", description="The figures from a results summary.")
+    parser.add_argument("--summary-dir", type=Path, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    written = write_figures(args.summary_dir, args.out_dir)
+    print(f"wrote {len(written)} figure files to {args.out_dir}")
+    return 0

@@ -1,0 +1,76 @@
+# Shared definitions: the validated config, paths, and the code each stage depends on.
+import json
+import shlex
+from pathlib import Path
+
+from thex.aggregate import SLICES, SUMMARY_FILES
+from thex.config import ConfigError, to_dict
+from thex.experiments import WorkflowConfig
+from thex.plots import FIGURES
+
+try:
+    WF = WorkflowConfig.from_dict(config)
+except ConfigError as err:
+    raise WorkflowError(f"invalid config: {err}") from None
+
+R = WF.results
+RUN = f"{R}/{{experiment}}/{{condition}}/{{arch}}/seed{{seed}}"
+SUMMARY = WF.summary_path
+TABLE_NAMES = ["experiments", "headline"] + [f"slice_{column}" for column in SLICES]
+TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"])
+FIGURES_OUT = expand(
+    f"{R}/figures/{{name}}.{{ext}}", name=list(FIGURES), ext=["png", "svg"]
+)
+# Every rule runs the package from this repository's source tree, also under --use-conda
+# (workflow/envs/thex.yaml has the dependencies) or with --directory elsewhere.
+THEX = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} python -m thex"
+ENV = "../envs/thex.yaml"
+
+
+wildcard_constraints:
+    experiment="[A-Za-z0-9_.-]+",
+    condition="[A-Za-z0-9_.-]+",
+    arch="[a-z0-9+-]+",
+    seed="[0-9]+",
+
+
+# A change to a stage's own code re-runs that stage and what follows, not more: each
+# rule lists the package modules it runs as inputs (thex/config.py and the languages,
+# which define everything, belong to the first stage).
+# Paths are absolute so that a run in another working directory (--directory) finds them.
+PACKAGE = Path(workflow.basedir) / "thex"
+STAGE_CODE = {
+    "data": ["config.py", "datasets.py", "languages/lexicon.json", "languages/*.py"],
+    "train": ["training.py", "data.py", "tokenizer.py", "models/*.py"],
+    "evaluate": ["evaluation.py", "data.py"],
+    "collect": ["aggregate.py", "experiments.py"],
+    "tables": ["aggregate.py"],
+    "plots": ["plots.py"],
+}
+
+
+def stage_code(stage):
+    return sorted(
+        str(path) for pattern in STAGE_CODE[stage] for path in PACKAGE.glob(pattern)
+    )
+
+
+def data_dir(experiment, condition):
+    source = WF.dataset_source(experiment, condition)
+    return f"{R}/{source[0]}/{source[1]}/data"
+
+
+def parent(path):
+    return str(Path(path).parent)
+
+
+def run_dirs():
+    return [
+        f"{R}/{experiment}/{condition}/{arch}/seed{seed}"
+        for experiment, condition, arch, seed in WF.jobs()
+    ]
+
+
+def gpu_resources():
+    """Training and evaluation ask for one GPU each when the config has GPUs."""
+    return 1 if WF.gpus else 0

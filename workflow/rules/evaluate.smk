@@ -1,0 +1,32 @@
+# Stage 3: exact match, token accuracy and answer loss for every evaluation split.
+
+
+rule evaluate:
+    input:
+        data=lambda w: data_dir(w.experiment, w.condition),
+        model=f"{RUN}/model.safetensors",
+        sidecar=f"{RUN}/model.json",
+        summary=f"{RUN}/train_summary.json",
+        code=stage_code("evaluate"),
+    output:
+        results=f"{RUN}/eval.parquet",
+        summary=f"{RUN}/eval.json",
+    log:
+        "logs/evaluate/{experiment}/{condition}/{arch}/seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/evaluate/{experiment}/{condition}/{arch}/seed{seed}.tsv"
+    conda:
+        ENV
+    threads: WF.threads
+    resources:
+        mem_mb=WF.mem_mb,
+        runtime=WF.runtime,
+        gpu=gpu_resources(),
+    params:
+        thex=THEX,
+        model_dir=lambda w, input: parent(input.model),
+        device=WF.device,
+    shell:
+        "{params.thex} evaluate --model-dir {params.model_dir} --data-dir {input.data}"
+        " --out {output.results} --summary {output.summary} --device {params.device}"
+        " --threads {threads} > {log} 2>&1"

@@ -1,0 +1,32 @@
+# Stage 5: the figures (PNG for the report, SVG alongside).
+
+
+localrules:
+    plots,
+
+
+rule plots:
+    input:
+        summary=expand(f"{SUMMARY}/{{file}}", file=SUMMARY_FILES),
+        code=stage_code("plots"),
+    output:
+        [
+            report(
+                f"{R}/figures/{name}.png",
+                caption=f"../report/{name}.rst",
+                category="Figures",
+                labels={"figure": name},
+            )
+            for name in FIGURES
+        ],
+        expand(f"{R}/figures/{{name}}.svg", name=list(FIGURES)),
+    log:
+        "logs/plots.log",
+    conda:
+        ENV
+    params:
+        thex=THEX,
+        summary_dir=lambda w, input: parent(input.summary[0]),
+        out_dir=lambda w, output: parent(output[0]),
+    shell:
+        "{params.thex} plots --summary-dir {params.summary_dir} --out-dir {params.out_dir} > {log} 2>&1"
