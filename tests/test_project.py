@@ -48,3 +48,13 @@ def test_ci_runs_the_readme_test_command():
     assert "set -euo pipefail" in text and "make test" in text
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make reproduce" in readme
+
+
+def test_offline_bundle_lists_the_runtime_closure_minus_what_the_target_has():
+    from thex.offline import pinned
+
+    names = {line.split("==")[0].lower() for line in pinned({"torch"})}
+    assert {"snakemake", "snakemake-executor-plugin-slurm", "safetensors", "pyarrow", "pandas"} <= names
+    assert not names & {"torch", "sympy", "pytest", "hypothesis", "snakefmt"}  # torch's, and test-only
+    device = {line.split("==")[0].lower() for line in pinned({"torch", "numpy", "pandas", "pyarrow", "matplotlib", "pyyaml"})}
+    assert "snakemake" in device and not device & {"numpy", "pandas", "pyarrow", "matplotlib", "pillow"}

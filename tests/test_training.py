@@ -21,6 +21,7 @@ from thex.config import ConfigError
 from thex.data import Batch, TokenizedSplit, masked_losses
 from thex.datasets import DatasetConfig, generate_dataset
 from thex.evaluation import evaluate_model, greedy_exact_match, score_split
+from thex.optim import AdamW
 from thex.training import RunConfig, TrainingError, load_model, train
 from thex.config import from_dict
 
@@ -145,7 +146,7 @@ def test_checkpoint_round_trip(data_dir, tmp_path):
     model_cfg = cfg.model_config(64)
     torch.manual_seed(1)
     model = training.build_model(model_cfg, "thex-2")
-    optimizer = torch.optim.AdamW(model.optimizer_groups(lr=1e-3, weight_decay=0.1))
+    optimizer = AdamW(model.optimizer_groups(lr=1e-3, weight_decay=0.1))
     model(torch.randint(3, 50, (2, 10))).sum().backward()
     optimizer.step()
     state = {"step": 3, "tokens": 99, "wall_s": 1.0}
@@ -154,14 +155,17 @@ def test_checkpoint_round_trip(data_dir, tmp_path):
     training.save_checkpoint(tmp_path, model, optimizer, state, metrics)
     torch.manual_seed(2)
     fresh = training.build_model(model_cfg, "thex-2")
-    fresh_opt = torch.optim.AdamW(fresh.optimizer_groups(lr=1e-3, weight_decay=0.1))
+    fresh_opt = AdamW(fresh.optimizer_groups(lr=1e-3, weight_decay=0.1))
     loaded_state, loaded_metrics = training.load_checkpoint(tmp_path, fresh, fresh_opt, torch.device("cpu"))
     assert loaded_state["step"] == 3 and loaded_metrics[0]["loss_all"] == 2.0
     for a, b in zip(model.state_dict().values(), fresh.state_dict().values()):
         assert torch.equal(a, b)
-    for p_a, p_b in zip(model.parameters(), fresh.parameters()):
+    saved, loaded = optimizer.state_dict(), fresh_opt.state_dict()
+    assert saved["state"].keys() == loaded["state"].keys() and len(saved["state"]) > 0
+    for index, state in saved["state"].items():
         for key in ("exp_avg", "exp_avg_sq", "step"):
-            assert torch.equal(optimizer.state[p_a][key], fresh_opt.state[p_b][key])
+            assert torch.equal(state[key], loaded["state"][index][key])
+    assert [g["lr"] for g in saved["param_groups"]] == [g["lr"] for g in loaded["param_groups"]]
     assert torch.equal(torch.get_rng_state(), rng_before)
 
 
@@ -170,7 +174,7 @@ def test_damaged_checkpoint_and_model_files_are_named(trained, data_dir, tmp_pat
     out = tmp_path / "run"
     torch.manual_seed(0)
     model = training.build_model(cfg.model_config(64), "gpt2")
-    optimizer = torch.optim.AdamW(model.parameters())
+    optimizer = AdamW(model.parameters())
     training.save_checkpoint(out / "checkpoints", model, optimizer, {"step": 2, "tokens": 1, "wall_s": 0.0}, [])
     weights = next((out / "checkpoints").glob("step-*")) / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
@@ -231,7 +235,7 @@ def test_stale_checkpoint_from_another_config_is_not_resumed(data_dir, tmp_path)
     train(run_config(steps=4, checkpoint_every=2), data_dir, tmp_path, "gpt2", seed=0)
     model = training.build_model(run_config().model_config(64), "gpt2")
     training.save_checkpoint(
-        tmp_path / "checkpoints", model, torch.optim.AdamW(model.parameters()), {"step": 2, "tokens": 1, "wall_s": 0.0, "seed": 99}, []
+        tmp_path / "checkpoints", model, AdamW(model.parameters()), {"step": 2, "tokens": 1, "wall_s": 0.0, "seed": 99}, []
     )
     summary = train(run_config(steps=4, checkpoint_every=2), data_dir, tmp_path, "gpt2", seed=0)
     assert summary["steps"] == 4 and not (tmp_path / "checkpoints").exists()
@@ -244,3 +248,22 @@ def test_model_max_len_must_cover_the_data():
         from_dict(RunConfig, {"model": {"vocab_size": 10}}).model_config(64)
     with pytest.raises(ConfigError, match="unknown key 'training.lrr'"):
         from_dict(RunConfig, {"training": {"lrr": 1}})
+
+
+def test_adamw_matches_torch_adamw():
+    torch.manual_seed(0)
+    model_cfg = run_config().model_config(32)
+    ours_model = training.build_model(model_cfg, "thex-2")
+    ref_model = training.build_model(model_cfg, "thex-2")
+    ref_model.load_state_dict(ours_model.state_dict())
+    settings = {"lr": 1e-2, "betas": (0.9, 0.95), "weight_decay": 0.1}
+    ours = AdamW(ours_model.optimizer_groups(lr=1e-2, weight_decay=0.1), **settings)
+    ref = torch.optim.AdamW(ref_model.optimizer_groups(lr=1e-2, weight_decay=0.1), **settings)
+    x = torch.randint(3, 50, (4, 12))
+    for _ in range(5):
+        for model, optimizer in ((ours_model, ours), (ref_model, ref)):
+            optimizer.zero_grad()
+            model(x).logsumexp(-1).mean().backward()
+            optimizer.step()
+    for (name, a), b in zip(ours_model.state_dict().items(), ref_model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)

@@ -82,9 +82,10 @@ def greedy_exact_match(model: torch.nn.Module, split: TokenizedSplit, device: to
             gold = [split.ids[split.starts[i] + length : split.starts[i] + split.lengths[i]] for i in chunk]
             prompts = np.stack([split.ids[split.starts[i] : split.starts[i] + length] for i in chunk]).astype(np.int64)
             longest = max(len(g) for g in gold)
-            out = model.generate_greedy(
-                torch.from_numpy(prompts).to(device), max_new_tokens=longest, eos_id=tokenizer.EOS_ID
-            )[:, length:].cpu().numpy()
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):  # as score_split
+                out = model.generate_greedy(
+                    torch.from_numpy(prompts).to(device), max_new_tokens=longest, eos_id=tokenizer.EOS_ID
+                )[:, length:].cpu().numpy()
             for row, (i, g) in enumerate(zip(chunk, gold)):
                 produced = out[row]
                 stop = np.flatnonzero(produced == tokenizer.EOS_ID)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -59,6 +60,15 @@ def _missing(ax, what: str) -> None:
     ax.set_axis_off()
 
 
+def _figure_legend(fig: plt.Figure, axes, ncol: int, **kwargs) -> None:
+    """One legend above all panels, with every label of any panel once."""
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    fig.legend(list(entries.values()), list(entries), loc="upper center", ncol=min(ncol, len(entries)), frameon=False, **kwargs)
+
+
 def _per_seed(evaluations: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Exact match averaged over samples within each seed."""
     return evaluations.groupby(keys + ["seed"], sort=True)["exact_match"].mean().reset_index()
@@ -98,8 +108,7 @@ def fig_em_by_architecture(s: dict[str, Any]) -> plt.Figure:
         ax.set_ylabel("exact match")
     for ax in list(axes.flat)[len(experiments) :]:
         ax.set_axis_off()
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(8, len(labels)), frameon=False)
+    _figure_legend(fig, axes.flat, ncol=8)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
@@ -231,14 +240,14 @@ def fig_training_curves(s: dict[str, Any]) -> plt.Figure:
             ax.plot(mean["tokens"], mean["loss_answer"], color=arch_color(arch), label=f"{arch} answer")
             ax.plot(mean["tokens"], mean["loss_all"], color=arch_color(arch), linestyle="--", alpha=0.7, label=f"{arch} all tokens")
         ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
         ax.set_title(experiment)
         ax.set_xlabel("training tokens")
         ax.set_ylabel("loss (nats)")
     for ax in list(axes.flat)[len(experiments) :]:
         ax.set_axis_off()
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(6, len(labels)), frameon=False, fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    _figure_legend(fig, axes.flat, ncol=6, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
     return fig
 
 

@@ -41,6 +41,7 @@ from thex.errors import ThexError
 from thex.evaluation import score_split
 from thex.io import atomic_path, write_json, write_text
 from thex.models import ModelConfig, build_model, count_parameters, flops_per_token
+from thex.optim import AdamW
 
 
 class TrainingError(ThexError):
@@ -120,10 +121,18 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _set_determinism(enabled: bool, device: torch.device) -> None:
+def _set_determinism(enabled: bool, device: torch.device, compiled: bool) -> None:
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(enabled, warn_only=device.type == "cuda")
+    warn_only = device.type == "cuda"
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if compiled or setter is None:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    else:
+        # The public function also sets a torch.compile option, importing the whole
+        # compiler stack to do so: 3 s of every job's start on a laptop CPU. Without
+        # compile the flag below is all it changes.
+        setter(enabled, warn_only=warn_only)
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,7 +209,7 @@ def save_checkpoint(ckpt_dir: Path, model, optimizer, state: dict[str, Any], met
             tensors[f"rng.cuda.{i}"] = rng
     for index, per_param in opt_state["state"].items():
         for key, value in per_param.items():
-            tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous() if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous()
     save_file(tensors, str(tmp_dir / "optimizer.safetensors"))
     groups = [{k: v for k, v in g.items() if k != "params"} | {"n_params": len(g["params"])} for g in opt_state["param_groups"]]
     (tmp_dir / "state.json").write_text(json.dumps({**state, "param_groups": groups}, indent=2, sort_keys=True))
@@ -304,7 +313,7 @@ def train(
     out_dir, cfg = Path(out_dir), run.training
     device = device or resolve_device()
     ckpt_dir = out_dir / "checkpoints"
-    _set_determinism(cfg.deterministic, device)
+    _set_determinism(cfg.deterministic, device, cfg.compile)
 
     splits = dataset_splits(data_dir)
     if "train" not in splits:
@@ -332,7 +341,7 @@ def train(
     groups = model.optimizer_groups(lr=cfg.lr, weight_decay=cfg.weight_decay, filter_lr=cfg.filter_lr)
     for group in groups:
         group["base_lr"] = group["lr"]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    optimizer = AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     forward = torch.compile(model) if cfg.compile else model
     start_step, tokens_seen, wall_before, metrics = 0, 0, 0.0, []
     if (ckpt_dir / "latest").exists():

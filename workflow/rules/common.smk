@@ -1,7 +1,10 @@
 # Shared definitions: the validated config, paths, and the code each stage depends on.
 import json
 import shlex
+import sys
 from pathlib import Path
+
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from thex.aggregate import SLICES, SUMMARY_FILES
 from thex.config import ConfigError, to_dict
@@ -21,9 +24,12 @@ TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "m
 FIGURES_OUT = expand(
     f"{R}/figures/{{name}}.{{ext}}", name=list(FIGURES), ext=["png", "svg"]
 )
-# Every rule runs the package from this repository's source tree, also under --use-conda
-# (workflow/envs/thex.yaml has the dependencies) or with --directory elsewhere.
-THEX = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} python -m thex"
+# Every rule runs the package from this repository's source tree, with the Python that
+# runs Snakemake (a venv, or an offline install: README "GPU machine without internet"),
+# or under --use-conda with the rule's environment (workflow/envs/thex.yaml).
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON = "python" if USE_CONDA else shlex.quote(sys.executable)
+THEX = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m thex"
 ENV = "../envs/thex.yaml"
 
 

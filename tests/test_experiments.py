@@ -1,0 +1,80 @@
+"""The workflow config model: defaults, references between conditions, the job list, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from thex.config import ConfigError
+from thex.experiments import KNOWN_EXPERIMENTS, WorkflowConfig, deep_merge
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load(name: str) -> WorkflowConfig:
+    return WorkflowConfig.from_dict(yaml.safe_load((REPO / "config" / name).read_text()))
+
+
+def test_default_config_has_every_experiment_and_two_seeds():
+    cfg = load("config.yaml")
+    assert set(cfg.experiments) == set(KNOWN_EXPERIMENTS)
+    assert len(cfg.seeds) >= 2 and {"gpt2", "hyena"} <= set(cfg.architectures)
+    assert any(a.startswith("thex-") for a in cfg.architectures)
+    n_layer = cfg.run_config("placement").model_config(1).n_layer
+    assert cfg.architectures_of("placement") == tuple(f"thex-{i}" for i in range(1, n_layer + 1))
+
+
+def test_conditions_merge_onto_the_experiment_data_and_can_reuse_datasets():
+    cfg = load("config.yaml")
+    g100 = cfg.dataset_config("memorization", "G100")
+    assert g100.programs.n_globals == 100 and g100.split("train")[0].n == 100 * 30
+    assert cfg.dataset_source("placement", "globals") == ("globals", "with_globals")
+    assert cfg.dataset_config("placement", "globals") == cfg.dataset_config("globals", "with_globals")
+    assert ("placement", "globals") not in set(cfg.datasets())
+    jobs = list(cfg.jobs())
+    assert len(jobs) == len(set(jobs)) == 88
+
+
+def test_paper_config_is_paper_scale():
+    cfg = load("paper.yaml")
+    model = cfg.run_config("globals").model_config(1)
+    assert model.n_layer == 16 and model.d_model >= 256
+    assert {"thex-11", "thex-12", "thex-13", "thex-14", "thex-15"} <= set(cfg.architectures_of("placement"))
+    tokens = sum(cfg.run_config(e).training.tokens for e, *_ in cfg.jobs())
+    assert tokens >= 1e9
+
+
+def test_deep_merge():
+    assert deep_merge({"a": {"b": 1, "c": 2}, "d": [1]}, {"a": {"b": 3}, "d": [2]}) == {"a": {"b": 3, "c": 2}, "d": [2]}
+
+
+def _minimal(**changes):
+    raw = {"model": {"n_layer": 2}, "experiments": {"e": {"data": {"programs": {}, "splits": {"train": {"n": 10}}}}}}
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (_minimal(architectures=["thex-3"]), "experiments.e: architecture 'thex-3'"),
+        (_minimal(experiments={"e": {"conditions": {"c": {"dataset": "nowhere/x"}}}}), "'nowhere/x' is not an experiment/condition"),
+        (_minimal(headline={"h": {"experiment": "e", "condition": "base", "thex": "thex-2"}}), "headline.h.thex: 'thex-2' is not trained"),
+        (_minimal(model={"n_layer": 2, "d_modle": 8}), "unknown key 'model.d_modle'"),
+        (_minimal(experiments={"e": {"data": {"programs": {}}, "tranining": {}}}), "unknown key 'experiments.e.tranining'"),
+        (_minimal(experiments={}), "at least one experiment"),
+    ],
+)
+def test_config_errors_name_the_place(raw, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        WorkflowConfig.from_dict(raw)
+
+
+def test_gpu_config_has_16_blocks_and_the_paper_hybrids():
+    cfg = load("gpu.yaml")
+    model = cfg.run_config("globals").model_config(1)
+    assert model.n_layer == 16 and model.d_model >= 256 and cfg.gpus == 1
+    assert {"thex-11", "thex-12", "thex-13", "thex-14", "thex-15"} <= set(cfg.architectures_of("placement"))
+    assert len(cfg.seeds_of("globals")) == len(cfg.seeds_of("multilang")) == 3

@@ -1,0 +1,156 @@
+"""The Snakemake workflow end to end on config/tiny.yaml, dry runs, config errors, regeneration."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from thex.aggregate import SLICES
+from thex.plots import FIGURES
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "config" / "tiny.yaml"
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a snakemake run or dry run."""
+    block = output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in block.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        counts[match[1]] = int(match[2])
+    return counts
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny")
+    run = snakemake(workdir, "--configfile", str(TINY), "--cores", "2")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = snakemake(workdir, "--configfile", str(TINY), "--report", str(workdir / "report.html"))
+    assert report.returncode == 0, report.stderr[-3000:]
+    return workdir
+
+
+def test_tiny_run_writes_tables_figures_report_and_logs(tiny_run):
+    tables, figures = tiny_run / "results" / "tables", tiny_run / "results" / "figures"
+    names = ["experiments", "headline"] + [f"slice_{c}" for c in SLICES]
+    for name in names:
+        assert (tables / f"{name}.csv").stat().st_size > 0 and (tables / f"{name}.md").read_text().startswith("## ")
+    for name in FIGURES:
+        for suffix in ("png", "svg"):
+            assert (figures / f"{name}.{suffix}").stat().st_size > 1000, name
+    experiments = pd.read_csv(tables / "experiments.csv")
+    # memorization 2 conditions x 2 archs, length 3 archs, multilang 2 splits x 2 archs, placement 2 archs
+    assert len(experiments) == 4 + 3 + 4 + 2
+    assert set(experiments.columns) >= {"em_mean", "em_ci95", "parameters", "train_tokens", "tokens_per_s"}
+    length = experiments[experiments.experiment == "length"]
+    assert (length.n_seeds == 2).all() and length.em_ci95.notna().all()
+    headline = pd.read_csv(tables / "headline.csv")
+    assert list(headline.arch) == ["gpt2", "hyena", "thex-2"]
+    assert list(headline.author_reported_em) == [0.007, 0.14, 0.36]
+    assert "not as ground truth" in (tables / "headline.md").read_text()
+    slices = pd.read_csv(tables / "slice_n_statements.csv")
+    assert set(slices[slices.experiment == "length"].n_statements) == {1, 2, 3, 4}
+    report = (tiny_run / "report.html").read_text(errors="replace")
+    assert len(report) > 10_000 and "em_by_architecture" in report
+    logs = tiny_run / "logs"
+    train_logs = sorted(p.relative_to(logs / "train").as_posix() for p in (logs / "train").rglob("*.log"))
+    assert "length/base/thex-2/seed1.log" in train_logs and len(train_logs) == 2 * 2 + 3 * 2 + 2 + 2
+    for rule in ("generate", "evaluate"):
+        assert any((logs / rule).rglob("*.log"))
+    for name in ("collect.log", "tables.log", "plots.log"):
+        assert (logs / name).exists()
+    assert any((logs / "benchmarks" / "train").rglob("*.tsv"))
+
+
+def test_plot_code_change_reruns_plots_only(tiny_run):
+    plots = REPO / "thex" / "plots.py"
+    before = plots.stat()
+    try:
+        os.utime(plots, (time.time() + 5, time.time() + 5))
+        dry = snakemake(tiny_run, "--configfile", str(TINY), "-n")
+    finally:
+        os.utime(plots, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert dry.returncode == 0, dry.stderr
+    assert job_counts(dry.stdout) == {"all": 1, "plots": 1}
+
+
+def test_regenerate_builds_figures_from_a_summary_without_training(tiny_run, tmp_path):
+    # A fresh directory holding nothing but a copy of the summary, as in a fresh clone.
+    summary = tmp_path / "snapshot" / "summary"
+    shutil.copytree(tiny_run / "results" / "summary", summary)
+    run = snakemake(
+        tmp_path, "figures", "--configfile", str(TINY), "--cores", "1", "--config", "regenerate=true", f"summary_dir={summary}"
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert job_counts(run.stdout + run.stderr) == {"figures": 1, "plots": 1, "tables": 1}
+    assert (tmp_path / "results" / "figures" / "placement.png").exists()
+    assert (tmp_path / "results" / "tables" / "headline.md").exists()
+    assert not any((tmp_path / "results").rglob("*.safetensors"))
+
+
+def test_paper_config_dry_run_lists_the_expected_jobs(tmp_path):
+    dry = snakemake(tmp_path, "--configfile", str(REPO / "config" / "paper.yaml"), "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    counts = job_counts(dry.stdout)
+    # 4 archs x 3 seeds over 13 conditions + THEX-1..16 x 2 seeds x 3 tasks
+    assert counts == {"generate": 13, "train": 252, "evaluate": 252, "collect": 1, "tables": 1, "plots": 1, "all": 1, "total": 521}
+    assert "results/paper/globals/with_globals/thex-12/seed2/model.safetensors" in dry.stdout
+    assert "results/paper/placement/length/thex-16/seed1/model.safetensors" in dry.stdout
+
+
+def test_gpu_config_dry_run_lists_the_expected_jobs(tmp_path):
+    dry = snakemake(tmp_path, "--configfile", str(REPO / "config" / "gpu.yaml"), "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    counts = job_counts(dry.stdout)
+    assert counts["generate"] == 12 and counts["train"] == counts["evaluate"] == 94
+    assert "resources: tmpdir=/tmp, runtime=30, gpu=1" in dry.stdout or "gpu=1" in dry.stdout
+    assert "results/gpu/placement/globals/thex-15/seed0/model.safetensors" in dry.stdout
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"trainig": {"steps": 3}}, "Additional properties are not allowed ('trainig' was unexpected)"),
+        ({"model": {"n_layer": 2, "d_model": 16, "n_head": 2, "n_layr": 4}}, "unknown key 'model.n_layr'"),
+        ({"architectures": [ "gpt2", "thex-9"]}, "architecture 'thex-9': block 9 is outside 1..2"),
+        ({"seeds": ["zero"]}, "'zero' is not of type 'integer'"),
+    ],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, change, message):
+    config = yaml.safe_load(TINY.read_text())
+    config.update(change)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = snakemake(tmp_path, "--configfile", str(path), "--cores", "1")
+    assert run.returncode != 0
+    assert message in run.stdout + run.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_misspelled_dataset_knob_is_named(tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["experiments"]["length"]["data"]["programs"]["n_statment"] = [1, 2]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = snakemake(tmp_path, "--configfile", str(path), "-n")
+    assert run.returncode != 0
+    assert "experiments.length.conditions.base.programs.n_statment" in run.stdout + run.stderr
