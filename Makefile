@@ -27,8 +27,8 @@ reproduce: venv
 # cannot train or generate data (see README, "Regenerate tables and figures").
 SUMMARY ?= results/reference/summary
 figures: venv
-	$(BIN)/snakemake --cores $(CORES) figures --config regenerate=true summary_dir=$(SUMMARY)
-	$(BIN)/snakemake --report results/report.html --config regenerate=true summary_dir=$(SUMMARY)
+	$(BIN)/snakemake --cores $(CORES) figures --config regenerate=True summary_dir=$(SUMMARY)
+	$(BIN)/snakemake --report results/report.html --config regenerate=True summary_dir=$(SUMMARY)
 
 test: venv
 	@$(BIN)/python -m pytest; rc=$$?; \

@@ -18,7 +18,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 
 
-# With regenerate=true only the summary -> tables/figures stages exist, so nothing can
+# With regenerate=True only the summary -> tables/figures stages exist, so nothing can
 # trigger data generation or training (see README, "Regenerate figures").
 if not WF.regenerate:
 

@@ -30,9 +30,9 @@ def test_conditions_merge_onto_the_experiment_data_and_can_reuse_datasets():
     cfg = load("config.yaml")
     g100 = cfg.dataset_config("memorization", "G100")
     assert g100.programs.n_globals == 100 and g100.split("train")[0].n == 100 * 30
-    assert cfg.dataset_source("placement", "globals") == ("globals", "with_globals")
-    assert cfg.dataset_config("placement", "globals") == cfg.dataset_config("globals", "with_globals")
-    assert ("placement", "globals") not in set(cfg.datasets())
+    assert cfg.dataset_source("placement", "operators") == ("operators", "base")
+    assert cfg.dataset_config("placement", "memorization_G10") == cfg.dataset_config("memorization", "G10")
+    assert ("placement", "operators") not in set(cfg.datasets())
     jobs = list(cfg.jobs())
     assert len(jobs) == len(set(jobs)) == 88
 

@@ -94,7 +94,9 @@ def _sacct(env: dict[str, str], since: str) -> pd.DataFrame:
         capture_output=True, text=True, env=env, check=True, timeout=60,
     ).stdout  # fmt: skip
     rows = [line.split("|") for line in out.splitlines() if line.strip()]
-    return pd.DataFrame(rows, columns=["job", "comment", "state", "cpus", "mem", "exit"])
+    jobs = pd.DataFrame(rows, columns=["job", "comment", "state", "cpus", "mem", "exit"])
+    # The plugin's comment is rule_<rule>[_wildcards_<values>]
+    return jobs.assign(rule=jobs.comment.str.replace(r"_wildcards_.*$", "", regex=True))
 
 
 def test_tiny_config_through_the_slurm_profile(cluster, tmp_path):
@@ -106,10 +108,10 @@ def test_tiny_config_through_the_slurm_profile(cluster, tmp_path):
     print(f"SLURM run: {elapsed:.0f} s")
 
     jobs = _sacct(cluster, since)
-    assert sorted(jobs.comment) == ["rule_evaluate", "rule_evaluate", "rule_generate", "rule_train", "rule_train"]
+    assert sorted(jobs.rule) == ["rule_evaluate", "rule_evaluate", "rule_generate", "rule_train", "rule_train"]
     assert set(jobs.state) == {"COMPLETED"}, jobs
     assert set(jobs.cpus) == {"1"}  # threads: 1 in the config
-    assert set(jobs[jobs.comment == "rule_train"].mem) == {"2000M"}  # mem_mb: 2000 (the config's default)
+    assert set(jobs[jobs.rule == "rule_train"].mem) == {"2000M"}  # mem_mb: 2000 (the config's default)
     # collect, tables and plots are local rules: no SLURM job, yet their outputs exist.
     assert (tmp_path / "slurm" / "results" / "tables" / "experiments.csv").exists()
     assert (tmp_path / "slurm" / "results" / "figures" / "length.png").exists()

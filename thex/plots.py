@@ -74,19 +74,31 @@ def _per_seed(evaluations: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return evaluations.groupby(keys + ["seed"], sort=True)["exact_match"].mean().reset_index()
 
 
-def _line_by_arch(ax, frame: pd.DataFrame, x: str) -> None:
+def _line_by_arch(ax, frame: pd.DataFrame, x: str, xlabel: str, ylabel: str = "exact match") -> None:
+    """Exact match against slice column `x`, one line per architecture (mean over seeds, 95% CI)."""
     stats = seed_stats(_per_seed(frame, ["arch", x]), ["arch", x])
     for arch in _arch_order(stats["arch"]):
         rows = stats[stats.arch == arch].sort_values(x)
         ax.errorbar(rows[x], rows["em_mean"], yerr=rows["em_ci95"].fillna(0), label=arch, color=arch_color(arch), marker="o", capsize=3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+
+
+def _experiment_grid(frame: pd.DataFrame, panel_height: float) -> tuple[plt.Figure, Any, list[str]]:
+    """One panel per experiment of `frame`, four to a row; unused panels are hidden."""
+    experiments = sorted(frame["experiment"].unique())
+    cols = min(4, len(experiments))
+    rows = math.ceil(len(experiments) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, panel_height * rows), squeeze=False)
+    for ax in list(axes.flat)[len(experiments) :]:
+        ax.set_axis_off()
+    return fig, axes, experiments
 
 
 def fig_em_by_architecture(s: dict[str, Any]) -> plt.Figure:
     runs = s["runs"]
-    experiments = sorted(runs["experiment"].unique())
-    cols = min(4, len(experiments))
-    rows = math.ceil(len(experiments) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    fig, axes, experiments = _experiment_grid(runs, 3.4)
     for ax, experiment in zip(axes.flat, experiments):
         frame = runs[runs.experiment == experiment]
         groups = sorted({(c, sp) for c, sp in zip(frame.condition, frame.split)})
@@ -106,37 +118,36 @@ def fig_em_by_architecture(s: dict[str, Any]) -> plt.Figure:
         ax.set_ylim(0, 1)
         ax.set_title(experiment)
         ax.set_ylabel("exact match")
-    for ax in list(axes.flat)[len(experiments) :]:
-        ax.set_axis_off()
     _figure_legend(fig, axes.flat, ncol=8)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
-def fig_memorization(s: dict[str, Any]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    frame = s["evaluations"]
-    frame = frame[frame.experiment == "memorization"]
+def _one_experiment(s: dict[str, Any], experiment: str, figsize=(6, 4)) -> tuple[plt.Figure, Any, pd.DataFrame]:
+    """A one-panel figure and the evaluated samples of `experiment` (the panel says so when
+    there are none)."""
+    fig, ax = plt.subplots(figsize=figsize)
+    frame = s["evaluations"][s["evaluations"].experiment == experiment]
     if frame.empty:
-        _missing(ax, "no 'memorization' experiment in these results")
+        _missing(ax, f"no '{experiment}' experiment in these results")
+    return fig, ax, frame
+
+
+def fig_memorization(s: dict[str, Any]) -> plt.Figure:
+    fig, ax, frame = _one_experiment(s, "memorization")
+    if frame.empty:
         return fig
-    _line_by_arch(ax, frame, "n_globals")
+    _line_by_arch(ax, frame, "n_globals", "number of globals G", "exact match (recall of globals)")
     ax.set_xscale("log")
-    ax.set_xlabel("number of globals G")
-    ax.set_ylabel("exact match (recall of globals)")
-    ax.set_ylim(-0.02, 1.02)
     ax.legend()
     return fig
 
 
 def fig_length(s: dict[str, Any]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    frame = s["evaluations"]
-    frame = frame[frame.experiment == "length"]
+    fig, ax, frame = _one_experiment(s, "length")
     if frame.empty:
-        _missing(ax, "no 'length' experiment in these results")
         return fig
-    _line_by_arch(ax, frame, "n_statements")
+    _line_by_arch(ax, frame, "n_statements", "statements in the program")
     for key, config in s["datasets"].items():
         if key.startswith("length/"):
             train = {**config.get("programs", {}), **config["splits"].get("train", {})}
@@ -145,19 +156,13 @@ def fig_length(s: dict[str, Any]) -> plt.Figure:
             if low is not None:
                 ax.axvspan(low + distractors[0] - 0.5, high + distractors[1] + 0.5, color="0.85", zorder=0, label="training range")
             break
-    ax.set_xlabel("statements in the program")
-    ax.set_ylabel("exact match")
-    ax.set_ylim(-0.02, 1.02)
     ax.legend()
     return fig
 
 
 def fig_operators(s: dict[str, Any]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7, 4))
-    frame = s["evaluations"]
-    frame = frame[(frame.experiment == "operators") & frame.operators.notna()]
+    fig, ax, frame = _one_experiment(s, "operators", figsize=(7, 4))
     if frame.empty:
-        _missing(ax, "no 'operators' experiment in these results")
         return fig
     # Programs whose answer needs exactly one kind of operator isolate it.
     single = frame[~frame.operators.str.contains(",") & (frame.operators != "")]
@@ -227,10 +232,7 @@ def fig_placement(s: dict[str, Any]) -> plt.Figure:
 
 def fig_training_curves(s: dict[str, Any]) -> plt.Figure:
     curves = s["curves"]
-    experiments = sorted(curves["experiment"].unique())
-    cols = min(4, len(experiments))
-    rows = math.ceil(len(experiments) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig, axes, experiments = _experiment_grid(curves, 3.2)
     for ax, experiment in zip(axes.flat, experiments):
         frame = curves[curves.experiment == experiment]
         for arch in _arch_order(frame.arch):
@@ -244,8 +246,6 @@ def fig_training_curves(s: dict[str, Any]) -> plt.Figure:
         ax.set_title(experiment)
         ax.set_xlabel("training tokens")
         ax.set_ylabel("loss (nats)")
-    for ax in list(axes.flat)[len(experiments) :]:
-        ax.set_axis_off()
     _figure_legend(fig, axes.flat, ncol=6, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.88))
     return fig

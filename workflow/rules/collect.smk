@@ -1,5 +1,5 @@
 # Stage 4a: every run's results into one summary directory (what tables and figures read;
-# a committed copy of it is what `regenerate=true` works from).
+# a committed copy of it is what `regenerate=True` works from).
 
 
 localrules:
