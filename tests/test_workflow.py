@@ -120,6 +120,19 @@ def test_regenerate_builds_figures_from_a_summary_without_training(tiny_run, tmp
     assert not any((tmp_path / "results").rglob("*.safetensors"))
 
 
+def test_committed_reference_results_rebuild_every_table_and_figure(tmp_path):
+    summary = REPO / "results" / "reference" / "summary"
+    run = snakemake(
+        tmp_path, "figures", "--cores", "2", "--configfile", str(REPO / "config" / "config.yaml"),
+        "--config", "regenerate=True", f"summary_dir={summary}",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    headline = pd.read_csv(tmp_path / "results" / "tables" / "headline.csv")
+    assert len(headline) == 6 and set(headline.setting) == {"globals", "multilang"}
+    for name in FIGURES:
+        assert (tmp_path / "results" / "figures" / f"{name}.png").stat().st_size > 10_000, name
+
+
 def test_paper_config_dry_run_lists_the_expected_jobs(tmp_path):
     dry = snakemake(tmp_path, "--configfile", str(REPO / "config" / "paper.yaml"), "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
