@@ -5,7 +5,6 @@ These run where CUDA exists (e.g. the H200 of config/gpu.yaml) and are skipped e
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

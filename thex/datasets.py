@@ -33,7 +33,6 @@ from thex.errors import ThexError
 from thex.io import atomic_path
 from thex.languages import PARSERS, RENDERERS
 from thex.languages.generate import (
-    PROGRAM_COLUMNS,
     ListOpsConfig,
     ListOpsGenerator,
     ProgramConfig,

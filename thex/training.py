@@ -11,7 +11,6 @@ optimizer, RNG, metrics so far) is in the checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
