@@ -267,3 +267,35 @@ def test_adamw_matches_torch_adamw():
             optimizer.step()
     for (name, a), b in zip(ours_model.state_dict().items(), ref_model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_length_grouped_batches_see_every_sample_once_per_epoch_with_little_padding():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(20, 83, size=1024)
+    grouped = training.BatchOrder(1024, 16, seed=3, lengths=lengths, window=8)
+    epoch = np.concatenate([grouped.indices(step) for step in range(64)])  # 64 batches of 16 = one epoch
+    assert sorted(epoch.tolist()) == list(range(1024))
+    # A function of (seed, step): the same batch in any order of access, from a fresh object.
+    again = training.BatchOrder(1024, 16, seed=3, lengths=lengths, window=8)
+    assert np.array_equal(again.indices(70), grouped.indices(70)) and np.array_equal(again.indices(3), grouped.indices(3))
+    # Random batches (the other setting) are the epoch permutation, 16 at a time.
+    random_order = training.BatchOrder(1024, 16, seed=3)
+    assert np.array_equal(random_order.indices(1), np.random.default_rng([3, 0]).permutation(1024)[16:32])
+
+    def padding(order):
+        batches = [lengths[order.indices(step)] for step in range(64)]
+        return 1 - sum(b.sum() for b in batches) / sum(b.max() * len(b) for b in batches)
+
+    assert padding(random_order) > 0.25 and padding(grouped) < 0.1
+    # Batches are shuffled within a window: lengths do not rise step by step.
+    maxima = [lengths[grouped.indices(step)].max() for step in range(8)]
+    assert maxima != sorted(maxima)
+
+
+def test_training_bench_reports_rates_per_batching(data_dir, capsys):
+    from thex.bench.train import main
+
+    assert main(["--data-dir", str(data_dir), "--arch", "gpt2", "--steps", "3", "--batch-size", "8",
+                 "--model", '{"n_layer": 1, "d_model": 16, "n_head": 2}']) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "gpt2           1     random" in out and "gpt2           1  by_length" in out and "1.00x" in out

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from thex.aggregate import SLICES
+from thex.aggregate import TABLE_NAMES
 from thex.plots import FIGURES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,8 +61,7 @@ def tiny_run(tmp_path_factory, workflow_copy) -> Path:
 
 def test_tiny_run_writes_tables_figures_report_and_logs(tiny_run):
     tables, figures = tiny_run / "results" / "tables", tiny_run / "results" / "figures"
-    names = ["experiments", "headline"] + [f"slice_{c}" for c in SLICES]
-    for name in names:
+    for name in TABLE_NAMES:
         assert (tables / f"{name}.csv").stat().st_size > 0 and (tables / f"{name}.md").read_text().startswith("## ")
     for name in FIGURES:
         for suffix in ("png", "svg"):
@@ -70,9 +69,14 @@ def test_tiny_run_writes_tables_figures_report_and_logs(tiny_run):
     experiments = pd.read_csv(tables / "experiments.csv")
     # memorization 2 conditions x 2 archs, length 3 archs, multilang 2 splits x 2 archs, placement 2 archs
     assert len(experiments) == 4 + 3 + 4 + 2
-    assert set(experiments.columns) >= {"em_mean", "em_ci95", "parameters", "train_tokens", "tokens_per_s"}
+    assert set(experiments.columns) >= {"em_mean", "em_ci_low", "em_ci_high", "majority_baseline", "parameters", "train_tokens", "tokens_per_s"}
     length = experiments[experiments.experiment == "length"]
-    assert (length.n_seeds == 2).all() and length.em_ci95.notna().all()
+    assert (length.n_seeds == 2).all() and (length.em_ci_low <= length.em_mean).all() and (length.em_mean <= length.em_ci_high).all()
+    # The placement condition reuses length/base's data, so it has the same baseline.
+    baseline = experiments.set_index(["experiment", "condition", "arch"])["majority_baseline"]
+    assert baseline[("placement", "length", "thex-1")] == baseline[("length", "base", "gpt2")]
+    comparisons = pd.read_csv(tables / "comparisons.csv")
+    assert {"gpt2", "hyena", "thex-2", "majority"} <= set(comparisons.arch_a) | set(comparisons.arch_b)
     headline = pd.read_csv(tables / "headline.csv")
     assert list(headline.arch) == ["gpt2", "hyena", "thex-2"]
     assert list(headline.author_reported_em) == [0.007, 0.14, 0.36]
@@ -141,6 +145,21 @@ def test_paper_config_dry_run_lists_the_expected_jobs(tmp_path):
     assert counts == {"generate": 13, "train": 252, "evaluate": 252, "collect": 1, "tables": 1, "plots": 1, "all": 1, "total": 521}
     assert "results/paper/globals/with_globals/thex-12/seed2/model.safetensors" in dry.stdout
     assert "results/paper/placement/length/thex-16/seed1/model.safetensors" in dry.stdout
+
+
+def test_a_configfile_replaces_the_default_config_from_the_repository_root():
+    # As the README says to run it: from the repository root, where config/config.yaml
+    # exists. Snakemake would deep-merge the two; the default's experiments must not leak in.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config/paper.yaml"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert job_counts(dry.stdout)["total"] == 521
+    assert "is extended by additional config" not in dry.stdout + dry.stderr
+    default = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", "results=elsewhere"],
+                             cwd=REPO, capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    assert default.returncode == 0, default.stderr[-3000:]
+    assert "elsewhere/multilang/mix/" in default.stdout  # --config still extends the default
 
 
 def test_gpu_config_dry_run_lists_the_expected_jobs(tmp_path):

@@ -3,13 +3,17 @@
 The summary directory (`results/summary/` by default; a committed snapshot lives under
 `results/reference/summary/`) is all that tables and figures need:
 
-    evaluations.parquet   one row per (run, evaluated sample): identity + slice columns + scores
+    evaluations.parquet   one row per (run, evaluated sample): identity + slice columns + scores,
+                          and `majority_correct` (whether the majority answer is right there)
     runs.parquet          one row per (run, evaluation split): identity, cost, exact match
     curves.parquet        one row per (run, training step): the training metrics
+    baselines.parquet     one row per (experiment, condition, split): the majority answer
+                          (the training split's commonest answer) and its exact match
     datasets.json         the dataset config of every (experiment, condition)
 
-Exact match is averaged over a run's samples first, then over seeds: the tables give the
-mean over seeds with a 95% confidence interval (Student t, n - 1 degrees of freedom).
+Every exact match in a table comes with a 95% confidence interval from the hierarchical
+bootstrap over test items and seeds (thex.stats), beside its majority-answer baseline;
+architectures are compared by paired bootstrap differences on the same test items.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import Counter
+from itertools import combinations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -29,35 +35,46 @@ import thex
 from thex.datasets import DatasetError, read_metadata
 from thex.experiments import Headline, parse_run_path
 from thex.io import atomic_path, write_json, write_text
+from thex.stats import em_interval, outcome_matrix, paired_difference
 
 IDENTITY = ["experiment", "condition", "arch", "seed"]
-SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet", "datasets.json")
+SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet", "baselines.parquet", "datasets.json")
 # The slice columns that get their own table (operators is exploded into one row per operator).
 SLICES = ("n_statements", "hops", "operators", "language", "n_globals", "depth")
-
-# Two-sided 95% Student t quantiles t_{0.975, df} for df = 1..30; 1.96 beyond.
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]  # fmt: skip
-
-
-def ci95(values: Iterable[float]) -> tuple[float, float]:
-    """(mean, half-width of the 95% confidence interval); the half-width is NaN for one value."""
-    values = np.asarray(list(values), dtype=float)
-    n = len(values)
-    mean = float(values.mean()) if n else math.nan
-    if n < 2:
-        return mean, math.nan
-    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
-    return mean, float(t * values.std(ddof=1) / math.sqrt(n))
+TABLE_NAMES = ["experiments", "headline", "orderings", "comparisons"] + [f"slice_{column}" for column in SLICES]
+# The pseudo-architecture that always prints the training split's commonest answer.
+MAJORITY = "majority"
 
 
 # ---------------------------------------------------------------------------------------
 # Collect
 
 
+def majority_answer(train_path: str | os.PathLike) -> str:
+    """The commonest answer of a training split (ties: the smallest answer string)."""
+    counts = Counter(pq.read_table(train_path, columns=["answer"]).column("answer").to_pylist())
+    if not counts:
+        raise DatasetError(f"{train_path}: the train split is empty; it has no majority answer")
+    return min(counts, key=lambda answer: (-counts[answer], answer))
+
+
+def majority_outcomes(data_dir: str | os.PathLike) -> tuple[str, pd.DataFrame]:
+    """(majority answer, rows split/id/majority_correct for every split but train)."""
+    data_dir = Path(data_dir)
+    answer = majority_answer(data_dir / "train.parquet")
+    frames = []
+    for path in sorted(data_dir.glob("*.parquet")):
+        if path.stem == "train":
+            continue
+        table = pq.read_table(path, columns=["id", "answer"]).to_pandas()
+        frames.append(pd.DataFrame({"split": path.stem, "id": table["id"], "majority_correct": table["answer"] == answer}))
+    return answer, pd.concat(frames, ignore_index=True)
+
+
 def collect(run_dirs: Iterable[str | os.PathLike], data_dirs: Mapping[str, str | os.PathLike], out_dir: str | os.PathLike) -> None:
     """Gather run directories (each with eval.parquet, eval.json, metrics.parquet) into a
-    summary directory; `data_dirs` maps "experiment/condition" to its dataset directory."""
+    summary directory; `data_dirs` maps "experiment/condition" of every run to its dataset
+    directory (the one it trained and was evaluated on)."""
     evaluations, runs, curves = [], [], []
     for run_dir in map(Path, run_dirs):
         identity = parse_run_path(str(run_dir))
@@ -90,14 +107,31 @@ def collect(run_dirs: Iterable[str | os.PathLike], data_dirs: Mapping[str, str |
             )
     if not runs:
         raise DatasetError("collect: no run directories given")
-    datasets = {}
-    for key, data_dir in data_dirs.items():
-        train = Path(data_dir) / "train.parquet"
-        datasets[key] = read_metadata(train)["dataset_config"]
+    runs_frame = pd.DataFrame(runs)
+    needed = sorted({f"{e}/{c}" for e, c in zip(runs_frame.experiment, runs_frame.condition)})
+    missing = [key for key in needed if key not in data_dirs]
+    if missing:
+        raise DatasetError(f"collect: no dataset directory given for {', '.join(missing)} (--data EXPERIMENT/CONDITION=DIR)")
+    datasets, baselines, outcomes = {}, [], []
+    for key, data_dir in sorted(data_dirs.items()):
+        experiment, condition = key.split("/", 1)
+        datasets[key] = read_metadata(Path(data_dir) / "train.parquet")["dataset_config"]
+        answer, per_item = majority_outcomes(data_dir)
+        outcomes.append(per_item.assign(experiment=experiment, condition=condition))
+        for split, part in per_item.groupby("split", sort=True):
+            baselines.append({"experiment": experiment, "condition": condition, "split": split, "majority_answer": answer,
+                              "majority_baseline": float(part["majority_correct"].mean()), "n_items": len(part)})  # fmt: skip
+    evaluation_frame = pd.concat(evaluations, ignore_index=True).merge(
+        pd.concat(outcomes, ignore_index=True), on=["experiment", "condition", "split", "id"], how="left", validate="many_to_one"
+    )
+    if evaluation_frame["majority_correct"].isna().any():
+        raise DatasetError("collect: some evaluated samples are not in their dataset directory (was the data regenerated?)")
+    evaluation_frame["majority_correct"] = evaluation_frame["majority_correct"].astype(bool)
     out_dir = Path(out_dir)
-    _write_parquet(pd.concat(evaluations, ignore_index=True), out_dir / "evaluations.parquet")
-    _write_parquet(pd.DataFrame(runs), out_dir / "runs.parquet")
+    _write_parquet(evaluation_frame, out_dir / "evaluations.parquet")
+    _write_parquet(runs_frame, out_dir / "runs.parquet")
     _write_parquet(pd.concat(curves, ignore_index=True), out_dir / "curves.parquet")
+    _write_parquet(pd.DataFrame(baselines), out_dir / "baselines.parquet")
     write_json(out_dir / "datasets.json", {"package_version": thex.__version__, "datasets": datasets})
 
 
@@ -117,72 +151,122 @@ def load_summary(summary_dir: str | os.PathLike) -> dict[str, Any]:
     missing = [name for name in SUMMARY_FILES if not (summary_dir / name).exists()]
     if missing:
         raise DatasetError(f"{summary_dir}: not a results summary (missing {', '.join(missing)})")
-    out: dict[str, Any] = {name.split(".")[0]: pd.read_parquet(summary_dir / name) for name in SUMMARY_FILES[:3]}
+    out: dict[str, Any] = {name.split(".")[0]: pd.read_parquet(summary_dir / name) for name in SUMMARY_FILES if name.endswith(".parquet")}
+    if "majority_correct" not in out["evaluations"]:
+        raise DatasetError(
+            f"{summary_dir / 'evaluations.parquet'}: no majority_correct column (a summary from before the majority "
+            "baselines); collect the runs again"
+        )
     out["datasets"] = json.loads((summary_dir / "datasets.json").read_text())["datasets"]
     return out
 
 
 # ---------------------------------------------------------------------------------------
-# Tables
+# Statistics per group: exact match with its bootstrap CI and majority baseline
 
 
-def seed_stats(frame: pd.DataFrame, by: list[str], value: str = "exact_match") -> pd.DataFrame:
-    """Per group of `by`: mean over seeds of `value` (already one number per seed), 95% CI."""
+STAT_COLUMNS = ["n_seeds", "n_items", "em_mean", "em_ci_low", "em_ci_high", "majority_baseline", "above_baseline"]
+
+
+def _explode_operators(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (sample, operator it uses), so each operator gets its own slice."""
+    frame = frame.assign(operators=frame["operators"].str.split(",")).explode("operators")
+    return frame[frame["operators"] != ""]
+
+
+def em_stats(evaluations: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per group of `by` (which must include the architecture): exact match over seeds and
+    items with its 95% hierarchical bootstrap CI, and the majority baseline on the same items.
+    `above_baseline`: the CI's lower end is above the baseline."""
     rows = []
-    for key, group in frame.groupby(by, sort=True, dropna=False):
-        mean, half = ci95(group[value])
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n_seeds": len(group), "em_mean": mean, "em_ci95": half})
-    return pd.DataFrame(rows)
+    for key, group in evaluations.groupby(by, sort=True, dropna=True):
+        items = group.drop_duplicates(["split", "id"])
+        group = group.assign(id=group["split"] + ":" + group["id"].astype(str))  # ids are per split
+        mean, low, high = em_interval(outcome_matrix(group))
+        baseline = float(items["majority_correct"].mean())
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n_seeds": group["seed"].nunique(),
+                     "n_items": len(items), "em_mean": mean, "em_ci_low": low, "em_ci_high": high,
+                     "majority_baseline": baseline, "above_baseline": bool(low > baseline)})  # fmt: skip
+    return pd.DataFrame(rows, columns=by + STAT_COLUMNS)
 
 
-def experiment_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean exact match +- 95% CI over seeds per (experiment, condition, split, arch), with cost."""
+def experiment_table(evaluations: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Exact match with CI and majority baseline per (experiment, condition, split, arch), with cost."""
     keys = ["experiment", "condition", "split", "arch"]
-    stats = seed_stats(runs, keys)
     cost = runs.groupby(keys, sort=True).agg(
         parameters=("parameters", "first"),
         train_tokens=("train_tokens", "mean"),
+        train_wall_s=("train_wall_s", "mean"),
         tokens_per_s=("tokens_per_s", "mean"),
         final_loss_answer=("final_loss_answer", "mean"),
         final_loss_all=("final_loss_all", "mean"),
     )
-    return stats.merge(cost.reset_index(), on=keys)
+    return em_stats(evaluations, keys).merge(cost.reset_index(), on=keys, how="left")
 
 
 def slice_table(evaluations: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Exact match by the values of one slice column: per seed over samples, then over seeds."""
-    frame = evaluations[IDENTITY + ["split", column, "exact_match"]].dropna(subset=[column])
+    """Exact match by the values of one slice column (CI and baseline on that slice's items)."""
+    frame = evaluations.dropna(subset=[column])
     if column == "operators":
-        frame = frame.assign(operators=frame["operators"].str.split(",")).explode("operators")
-        frame = frame[frame["operators"] != ""]
-    if frame.empty:
-        return pd.DataFrame(columns=["experiment", "condition", "split", "arch", column, "n_seeds", "em_mean", "em_ci95", "n_samples"])
-    keys = ["experiment", "condition", "split", "arch", column]
-    per_seed = frame.groupby(keys + ["seed"], sort=True).agg(exact_match=("exact_match", "mean"), n=("exact_match", "size"))
-    per_seed = per_seed.reset_index()
-    stats = seed_stats(per_seed, keys)
-    samples = per_seed.groupby(keys, sort=True)["n"].sum().rename("n_samples").reset_index()
-    return stats.merge(samples, on=keys)
+        frame = _explode_operators(frame)
+    return em_stats(frame, ["experiment", "condition", "split", "arch", column])
 
 
-def headline_table(runs: pd.DataFrame, headline: Mapping[str, Headline]) -> pd.DataFrame:
-    """Our exact match for GPT-2, Hyena and the named THEX beside the author-reported numbers."""
+def comparisons_table(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of architectures (and each against the majority answer) per (experiment,
+    condition, split): the exact-match difference a - b on the same test items with its
+    paired bootstrap 95% CI, and whether the CI excludes 0."""
+    rows = []
+    for (experiment, condition, split), group in evaluations.groupby(["experiment", "condition", "split"], sort=True):
+        items = pd.Index(sorted(group["id"].unique()))
+        matrices = {arch: outcome_matrix(part, items) for arch, part in group.groupby("arch", sort=True)}
+        majority = group.drop_duplicates("id").set_index("id")["majority_correct"].reindex(items)
+        matrices[MAJORITY] = majority.to_numpy(dtype=np.float64)[None, :]  # (1, items): a fixed predictor
+        archs = _arch_order(matrices)
+        for a, b in combinations(archs, 2):
+            diff, low, high = paired_difference(matrices[a], matrices[b])
+            excludes = bool(low > 0 or high < 0)
+            verdict = f"{a} > {b}" if low > 0 else f"{b} > {a}" if high < 0 else "no difference shown"
+            rows.append({"experiment": experiment, "condition": condition, "split": split, "arch_a": a, "arch_b": b,
+                         "n_items": len(items), "em_a": float(matrices[a].mean()), "em_b": float(matrices[b].mean()),
+                         "difference": diff, "ci_low": low, "ci_high": high, "excludes_zero": excludes,
+                         "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _arch_order(archs: Iterable[str]) -> list[str]:
+    """gpt2, hyena, the THEX variants by block, any other mixer list; the majority last."""
+    import re
+
+    def key(arch: str):
+        blocks = [int(b) for b in re.findall(r"\d+", arch)]
+        return ({"gpt2": 0, "hyena": 1, MAJORITY: 9}.get(arch, 2), blocks, arch)
+
+    return sorted(set(archs), key=key)
+
+
+def _headline_evaluations(evaluations: pd.DataFrame, spec: Headline) -> pd.DataFrame:
+    selected = evaluations[(evaluations.experiment == spec.experiment) & (evaluations.condition == spec.condition)]
+    if spec.split is not None:
+        selected = selected[selected.split == spec.split]
+    return selected[selected.arch.isin(["gpt2", "hyena", spec.thex])]
+
+
+def headline_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline]) -> pd.DataFrame:
+    """Our exact match for GPT-2, Hyena and the named THEX beside the author-reported numbers
+    (over all evaluation splits of the condition, or the one named)."""
     rows = []
     for setting, spec in headline.items():
-        selected = runs[(runs.experiment == spec.experiment) & (runs.condition == spec.condition)]
-        if spec.split is not None:
-            selected = selected[selected.split == spec.split]
+        selected = _headline_evaluations(evaluations, spec)
+        stats = em_stats(selected.assign(scope="all"), ["scope", "arch"]).set_index("arch")
         for arch in ("gpt2", "hyena", spec.thex):
-            ours = selected[selected.arch == arch]
-            mean, half = ci95(ours.groupby("seed")["exact_match"].mean()) if len(ours) else (math.nan, math.nan)
+            ours = stats.loc[arch] if arch in stats.index else pd.Series(dtype=float)
             paper_arch = arch if arch in ("gpt2", "hyena") else "thex"
             rows.append(
                 {
                     "setting": setting,
                     "arch": arch,
-                    "n_seeds": ours["seed"].nunique(),
-                    "em_mean": mean,
-                    "em_ci95": half,
+                    **{column: ours.get(column, math.nan) for column in STAT_COLUMNS},
                     "author_reported_em": spec.reported.get(paper_arch, math.nan),
                     "source": f"{spec.experiment}/{spec.condition}" + (f" ({spec.split})" if spec.split else ""),
                 }
@@ -190,41 +274,77 @@ def headline_table(runs: pd.DataFrame, headline: Mapping[str, Headline]) -> pd.D
     return pd.DataFrame(rows)
 
 
+def orderings_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline]) -> pd.DataFrame:
+    """The paper's orderings (THEX > Hyena > GPT-2) tested on each headline setting: the
+    paired difference and whether these results support it, contradict it or cannot decide."""
+    rows = []
+    for setting, spec in headline.items():
+        selected = _headline_evaluations(evaluations, spec)
+        # Items are identified within their split: the headline may span several splits.
+        selected = selected.assign(id=selected["split"] + ":" + selected["id"].astype(str))
+        items = pd.Index(sorted(selected["id"].unique()))
+        for better, worse in ((spec.thex, "hyena"), ("hyena", "gpt2"), (spec.thex, "gpt2")):
+            a, b = selected[selected.arch == better], selected[selected.arch == worse]
+            if a.empty or b.empty:
+                continue
+            diff, low, high = paired_difference(outcome_matrix(a, items), outcome_matrix(b, items))
+            verdict = "supported" if low > 0 else "contradicted" if high < 0 else "undecided"
+            rows.append({"setting": setting, "claim": f"{better} > {worse}", "difference": diff, "ci_low": low,
+                         "ci_high": high, "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows, columns=["setting", "claim", "difference", "ci_low", "ci_high", "verdict"])
+
+
+def orderings_sentence(orderings: pd.DataFrame) -> str:
+    """The orderings table in words, one sentence per headline setting."""
+    sentences = []
+    for setting, part in orderings.groupby("setting", sort=False):
+        clauses = [f"{r.claim} {r.verdict} ({r.difference:+.3f}, 95% CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}])" for r in part.itertuples()]
+        sentences.append(f"{setting}: " + "; ".join(clauses) + ".")
+    return " ".join(sentences)
+
+
 def to_markdown(frame: pd.DataFrame, title: str = "", note: str = "") -> str:
     """A GitHub-flavoured Markdown table (numbers to 3 decimals, NaN as '-')."""
 
-    def cell(value: Any) -> str:
+    def cell(value: Any) -> Any:
         if isinstance(value, float):
             return "-" if math.isnan(value) else f"{value:.3f}" if abs(value) < 1e4 else f"{value:,.0f}"
-        return str(value)
+        return value
 
     lines = [f"## {title}", ""] if title else []
     if note:
         lines += [note, ""]
-    lines.append("| " + " | ".join(frame.columns) + " |")
-    lines.append("|" + "|".join("---" for _ in frame.columns) + "|")
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    lines.append(frame.map(cell).to_markdown(index=False, tablefmt="github", disable_numparse=True))
     return "\n".join(lines) + "\n"
 
 
 HEADLINE_NOTE = (
     "author_reported_em: exact match reported by the authors of arXiv 2406.02592 for GPT-2, Hyena and THEX-12 "
     "(globals) / THEX-13 (multilang) on their own, unpublished languages and scale. They are shown for orientation, "
-    "not as ground truth: these runs use LoLaMeMe v1 as defined in docs/languages.md, at this config's scale."
+    "not as ground truth: these runs use LoLaMeMe v1 as defined in docs/languages.md, at this config's scale. "
+    "em_ci_low/em_ci_high: 95% hierarchical bootstrap over test items and seeds; majority_baseline: exact match of "
+    "always printing the training split's commonest answer."
+)
+COMPARISONS_NOTE = (
+    "difference = em_a - em_b on the same test items, with a paired bootstrap 95% CI (items and seeds resampled); "
+    "'majority' is the fixed predictor that always prints the training split's commonest answer."
 )
 
 
 def write_tables(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, headline: Mapping[str, Headline]) -> list[Path]:
     """Every table as CSV and Markdown; returns the paths written."""
     summary = load_summary(summary_dir)
+    evaluations = summary["evaluations"]
     out_dir = Path(out_dir)
+    orderings = orderings_table(evaluations, headline)
     tables: dict[str, tuple[pd.DataFrame, str, str]] = {
-        "experiments": (experiment_table(summary["runs"]), "Exact match by experiment and architecture (mean over seeds, 95% CI)", ""),
-        "headline": (headline_table(summary["runs"], headline), "Headline comparison with the paper", HEADLINE_NOTE),
+        "experiments": (experiment_table(evaluations, summary["runs"]), "Exact match by experiment and architecture (95% CI, majority baseline)", ""),
+        "headline": (headline_table(evaluations, headline), "Headline comparison with the paper", HEADLINE_NOTE + " " + orderings_sentence(orderings)),
+        "orderings": (orderings, "The paper's orderings on the headline settings", ""),
+        "comparisons": (comparisons_table(evaluations), "Paired comparisons of architectures", COMPARISONS_NOTE),
     }
     for column in SLICES:
-        tables[f"slice_{column}"] = (slice_table(summary["evaluations"], column), f"Exact match by {column}", "")
+        tables[f"slice_{column}"] = (slice_table(evaluations, column), f"Exact match by {column}", "")
     written = []
     for name, (frame, title, note) in tables.items():
         with atomic_path(out_dir / f"{name}.csv") as tmp:

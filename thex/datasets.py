@@ -18,7 +18,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -30,7 +29,7 @@ import pyarrow.parquet as pq
 import thex
 from thex.config import ConfigError, from_dict, replace, to_dict
 from thex.errors import ThexError
-from thex.io import atomic_path
+from thex.io import atomic_path, progress_bar
 from thex.languages import PARSERS, RENDERERS
 from thex.languages.generate import (
     ListOpsConfig,
@@ -330,7 +329,7 @@ def write_split(
     """Generate `split` to the Parquet file `path` atomically; returns the content hash."""
     spec, _ = cfg.split(split)
     digest = ContentHash()
-    bar = _progress(spec.n, f"{split}", progress)
+    bar = progress_bar(spec.n, f"generate {split}", progress, unit=" samples")
     with atomic_path(path) as tmp:
         writer = pq.ParquetWriter(
             tmp, SCHEMA, compression="zstd", use_dictionary=_LOW_CARDINALITY, write_statistics=False
@@ -377,20 +376,6 @@ def generate_dataset(
             exclude = evaluation_prompts(cfg, {s: read_split(paths[s])[0] for s in cfg.splits if s != "train"})
         write_split(cfg, split, paths[split], workers=workers, exclude=exclude, progress=progress)
     return paths
-
-
-def _progress(total: int, label: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=f"generate {label}",
-        unit=" samples",
-        unit_scale=True,
-        disable=not enabled,
-        mininterval=0.5 if sys.stderr.isatty() else 10.0,
-        file=sys.stderr,
-    )
 
 
 # ---------------------------------------------------------------------------------------

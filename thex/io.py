@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,6 +35,22 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0, unit: str = "it"):
+    """A tqdm bar on stderr; it redraws every 10 s when stderr is a log file, not a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit=unit,
+        unit_scale=unit != "it",
+        disable=not enabled,
+        mininterval=0.5 if sys.stderr.isatty() else 10.0,
+        file=sys.stderr,
+    )
 
 
 def write_text(dest: str | os.PathLike, text: str) -> None:

@@ -1,8 +1,10 @@
-"""The eight figures, from a results summary (PNG and SVG each).
+"""The figures, from a results summary (PNG and SVG each).
 
-Every architecture has one colour in every figure (`arch_color`). A figure whose
-experiment is not in the run says so in the figure rather than being left out, so that
-the set of files (and the report) is the same for every config.
+Every architecture has one colour in every figure (`arch_color`). Every exact match is drawn
+with its 95% bootstrap CI (thex.stats) and beside its majority-answer baseline, a dashed
+black line: a bar or point on that line has learned nothing an always-the-same answer does
+not give. A figure whose experiment is not in the run says so in the figure rather than
+being left out, so that the set of files (and the report) is the same for every config.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from thex.aggregate import ci95, load_summary, seed_stats  # noqa: E402
+from thex.aggregate import _arch_order, _explode_operators, em_stats, load_summary  # noqa: E402
 from thex.io import atomic_path  # noqa: E402
 
 FIGURES: dict[str, str] = {
@@ -31,6 +33,7 @@ FIGURES: dict[str, str] = {
     "operators": "Operators: exact match per operator",
     "multilang": "Multi-language: exact match by test language for each training mix",
     "placement": "Placement: exact match by position of the attention block",
+    "learning_curves": "Learning curves: validation exact match vs training tokens",
     "training_curves": "Training curves: answer loss and all-token loss",
     "cost": "Cost: exact match vs training FLOPs, and throughput",
 }
@@ -47,14 +50,6 @@ def arch_color(arch: str) -> str:
     return matplotlib.colors.to_hex(_THEX_CMAP(0.15 + 0.7 * position))
 
 
-def _arch_order(archs) -> list[str]:
-    def key(arch: str):
-        blocks = [int(b) for b in re.findall(r"\d+", arch)]
-        return ({"gpt2": 0, "hyena": 1}.get(arch, 2), blocks, arch)
-
-    return sorted(set(archs), key=key)
-
-
 def _missing(ax, what: str) -> None:
     ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, fontsize=11, color="0.4", wrap=True)
     ax.set_axis_off()
@@ -69,20 +64,45 @@ def _figure_legend(fig: plt.Figure, axes, ncol: int, **kwargs) -> None:
     fig.legend(list(entries.values()), list(entries), loc="upper center", ncol=min(ncol, len(entries)), frameon=False, **kwargs)
 
 
-def _per_seed(evaluations: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Exact match averaged over samples within each seed."""
-    return evaluations.groupby(keys + ["seed"], sort=True)["exact_match"].mean().reset_index()
+BASELINE_STYLE = {"color": "k", "linestyle": "--", "linewidth": 1.2}
+
+
+def _yerr(stats: pd.DataFrame) -> np.ndarray:
+    """(2, n) asymmetric error bars from em_ci_low / em_ci_high (0 where undefined)."""
+    low = (stats["em_mean"] - stats["em_ci_low"]).fillna(0).clip(lower=0)
+    high = (stats["em_ci_high"] - stats["em_mean"]).fillna(0).clip(lower=0)
+    return np.vstack([low.to_numpy(), high.to_numpy()])
 
 
 def _line_by_arch(ax, frame: pd.DataFrame, x: str, xlabel: str, ylabel: str = "exact match") -> None:
-    """Exact match against slice column `x`, one line per architecture (mean over seeds, 95% CI)."""
-    stats = seed_stats(_per_seed(frame, ["arch", x]), ["arch", x])
+    """Exact match against slice column `x`, one line per architecture (95% CI), and the
+    majority baseline of each x."""
+    stats = em_stats(frame, ["arch", x])
     for arch in _arch_order(stats["arch"]):
         rows = stats[stats.arch == arch].sort_values(x)
-        ax.errorbar(rows[x], rows["em_mean"], yerr=rows["em_ci95"].fillna(0), label=arch, color=arch_color(arch), marker="o", capsize=3)
+        ax.errorbar(rows[x], rows["em_mean"], yerr=_yerr(rows), label=arch, color=arch_color(arch), marker="o", capsize=3)
+    baseline = stats.groupby(x)["majority_baseline"].first().sort_index()
+    ax.plot(baseline.index, baseline.to_numpy(), label="majority baseline", **BASELINE_STYLE)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(-0.02, 1.02)
+
+
+def _grouped_bars(ax, stats: pd.DataFrame, group: str, groups: list, labels: list[str]) -> None:
+    """Bars of exact match (95% CI) per architecture within each value of `group`, and the
+    majority baseline of each group as a dashed segment across its bars."""
+    archs = _arch_order(stats["arch"])
+    width = 0.8 / max(1, len(archs))
+    for j, arch in enumerate(archs):
+        rows = stats[stats.arch == arch].set_index(group).reindex(groups)
+        x = np.arange(len(groups)) + (j - (len(archs) - 1) / 2) * width
+        ax.bar(x, rows["em_mean"], width, yerr=_yerr(rows), capsize=2, color=arch_color(arch), label=arch)
+    baseline = stats.groupby(group)["majority_baseline"].first().reindex(groups)
+    for i, value in enumerate(baseline):
+        ax.hlines(value, i - 0.45, i + 0.45, label="majority baseline" if i == 0 else None, **BASELINE_STYLE)
+    ax.set_xticks(np.arange(len(groups)), labels)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("exact match")
 
 
 def _experiment_grid(frame: pd.DataFrame, panel_height: float) -> tuple[plt.Figure, Any, list[str]]:
@@ -97,27 +117,17 @@ def _experiment_grid(frame: pd.DataFrame, panel_height: float) -> tuple[plt.Figu
 
 
 def fig_em_by_architecture(s: dict[str, Any]) -> plt.Figure:
-    runs = s["runs"]
-    fig, axes, experiments = _experiment_grid(runs, 3.4)
+    evaluations = s["evaluations"]
+    fig, axes, experiments = _experiment_grid(evaluations, 3.4)
     for ax, experiment in zip(axes.flat, experiments):
-        frame = runs[runs.experiment == experiment]
-        groups = sorted({(c, sp) for c, sp in zip(frame.condition, frame.split)})
-        archs = _arch_order(frame["arch"])
-        width = 0.8 / len(archs)
-        for j, arch in enumerate(archs):
-            means, errs = [], []
-            for condition, split in groups:
-                values = frame[(frame.condition == condition) & (frame.split == split) & (frame.arch == arch)]["exact_match"]
-                mean, half = ci95(values) if len(values) else (np.nan, np.nan)
-                means.append(mean)
-                errs.append(0 if np.isnan(half) else half)
-            x = np.arange(len(groups)) + (j - (len(archs) - 1) / 2) * width
-            ax.bar(x, means, width, yerr=errs, capsize=2, color=arch_color(arch), label=arch)
-        labels = [c if sp == "test" else f"{c}\n{sp}" for c, sp in groups]
-        ax.set_xticks(np.arange(len(groups)), labels, rotation=30, ha="right", fontsize=8)
-        ax.set_ylim(0, 1)
+        frame = evaluations[evaluations.experiment == experiment]
+        stats = em_stats(frame.assign(group=frame.condition + "\n" + frame.split), ["arch", "group"])
+        groups = sorted(stats["group"].unique())
+        labels = [g.replace("\ntest", "") for g in groups]
+        _grouped_bars(ax, stats, "group", groups, labels)
+        for label in ax.get_xticklabels():
+            label.set(rotation=30, ha="right", fontsize=8)
         ax.set_title(experiment)
-        ax.set_ylabel("exact match")
     _figure_legend(fig, axes.flat, ncol=8)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
@@ -165,20 +175,12 @@ def fig_operators(s: dict[str, Any]) -> plt.Figure:
     if frame.empty:
         return fig
     # Programs whose answer needs exactly one kind of operator isolate it.
-    single = frame[~frame.operators.str.contains(",") & (frame.operators != "")]
-    stats = seed_stats(_per_seed(single, ["arch", "operators"]), ["arch", "operators"])
+    single = _explode_operators(frame[~frame.operators.str.contains(",")])
+    stats = em_stats(single, ["arch", "operators"])
     ops = [op for op in ("add", "sub", "mul", "div", "mod") if op in set(stats.operators)]
-    archs = _arch_order(stats.arch)
-    width = 0.8 / max(1, len(archs))
-    for j, arch in enumerate(archs):
-        rows = stats[stats.arch == arch].set_index("operators").reindex(ops)
-        x = np.arange(len(ops)) + (j - (len(archs) - 1) / 2) * width
-        ax.bar(x, rows["em_mean"], width, yerr=rows["em_ci95"].fillna(0), capsize=2, color=arch_color(arch), label=arch)
-    ax.set_xticks(np.arange(len(ops)), ops)
+    _grouped_bars(ax, stats, "operators", ops, ops)
     ax.set_xlabel("the one operator the answer needs")
-    ax.set_ylabel("exact match")
-    ax.set_ylim(0, 1)
-    ax.legend()
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -192,19 +194,11 @@ def fig_multilang(s: dict[str, Any]) -> plt.Figure:
         return fig
     for ax, condition in zip(axes.flat, conditions):
         part = frame[frame.condition == condition]
-        stats = seed_stats(_per_seed(part, ["arch", "language"]), ["arch", "language"])
+        stats = em_stats(part, ["arch", "language"])
         languages = sorted(stats.language.unique())
-        archs = _arch_order(stats.arch)
-        width = 0.8 / len(archs)
-        for j, arch in enumerate(archs):
-            rows = stats[stats.arch == arch].set_index("language").reindex(languages)
-            x = np.arange(len(languages)) + (j - (len(archs) - 1) / 2) * width
-            ax.bar(x, rows["em_mean"], width, yerr=rows["em_ci95"].fillna(0), capsize=2, color=arch_color(arch), label=arch)
-        ax.set_xticks(np.arange(len(languages)), [f"test: {lang}" for lang in languages])
+        _grouped_bars(ax, stats, "language", languages, [f"test: {lang}" for lang in languages])
         ax.set_title(f"trained on: {condition}")
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("exact match")
-    axes.flat[0].legend()
+    axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -220,7 +214,10 @@ def fig_placement(s: dict[str, Any]) -> plt.Figure:
     grid = runs.groupby(["condition", "block"])["exact_match"].mean().unstack("block").sort_index(axis=1)
     image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="magma", vmin=0, vmax=max(1e-9, float(np.nanmax(grid.to_numpy()))))
     ax.set_xticks(range(grid.shape[1]), [str(b) for b in grid.columns])
-    ax.set_yticks(range(grid.shape[0]), list(grid.index))
+    # The majority baseline of each task beside its name: a cell at it has learned nothing.
+    base = s["baselines"]
+    base = base[(base.experiment == "placement") & (base.split != "valid")].groupby("condition")["majority_baseline"].mean()
+    ax.set_yticks(range(grid.shape[0]), [f"{c}\n(majority {base.get(c, np.nan):.2f})" for c in grid.index])
     for (i, j), value in np.ndenumerate(grid.to_numpy()):
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="w" if value < 0.5 * np.nanmax(grid.to_numpy()) else "k")
     ax.set_xlabel("block holding the attention mixer (THEX-i, 1-based)")
@@ -251,15 +248,48 @@ def fig_training_curves(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
+def fig_learning_curves(s: dict[str, Any]) -> plt.Figure:
+    """Validation exact match against training tokens: one panel per (experiment,
+    condition), one line per architecture (mean over seeds), the valid split's majority
+    baseline dashed."""
+    curves = s["curves"].dropna(subset=["valid_exact_match"])
+    panels = sorted({(e, c) for e, c in zip(curves.experiment, curves.condition)})
+    cols = max(1, min(4, len(panels)))
+    rows = max(1, math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    if not panels:
+        _missing(axes[0, 0], "no validation exact match in these results (training had no valid split)")
+        return fig
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_axis_off()
+    base = s["baselines"].set_index(["experiment", "condition", "split"])["majority_baseline"]
+    for ax, (experiment, condition) in zip(axes.flat, panels):
+        frame = curves[(curves.experiment == experiment) & (curves.condition == condition)]
+        for arch in _arch_order(frame.arch):
+            mean = frame[frame.arch == arch].groupby("step")[["tokens", "valid_exact_match"]].mean()
+            ax.plot(mean["tokens"], mean["valid_exact_match"], color=arch_color(arch), marker=".", label=arch)
+        if (experiment, condition, "valid") in base.index:
+            ax.axhline(base[(experiment, condition, "valid")], label="majority baseline", **BASELINE_STYLE)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{experiment} / {condition}", fontsize=10)
+        ax.set_xlabel("training tokens")
+        ax.set_ylabel("validation exact match")
+    _figure_legend(fig, axes.flat, ncol=8, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
 def fig_cost(s: dict[str, Any]) -> plt.Figure:
-    runs = s["runs"]
+    runs = s["runs"].merge(s["baselines"], on=["experiment", "condition", "split"], how="left")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for arch in _arch_order(runs.arch):
         part = runs[runs.arch == arch]
-        left.scatter(part["train_flops"], part["exact_match"], color=arch_color(arch), label=arch, s=14, alpha=0.8)
+        left.scatter(part["train_flops"], part["exact_match"] - part["majority_baseline"], color=arch_color(arch), label=arch, s=14, alpha=0.8)
+    left.axhline(0, label="majority baseline", **BASELINE_STYLE)
     left.set_xscale("log")
     left.set_xlabel("training FLOPs (analytic)")
-    left.set_ylabel("exact match (one point per run and split)")
+    left.set_ylabel("exact match - majority baseline\n(one point per run and split)")
     left.legend(fontsize=8)
     per_arch = runs.drop_duplicates(["experiment", "condition", "arch", "seed"]).groupby("arch")["tokens_per_s"]
     archs = _arch_order(runs.arch)
@@ -280,6 +310,7 @@ FIGURE_FUNCTIONS: dict[str, Callable[[dict[str, Any]], plt.Figure]] = {
     "operators": fig_operators,
     "multilang": fig_multilang,
     "placement": fig_placement,
+    "learning_curves": fig_learning_curves,
     "training_curves": fig_training_curves,
     "cost": fig_cost,
 }
@@ -291,7 +322,7 @@ def write_figures(summary_dir: str | os.PathLike, out_dir: str | os.PathLike) ->
     written = []
     for name, make in FIGURE_FUNCTIONS.items():
         fig = make(summary)
-        fig.suptitle(FIGURES[name], fontsize=11, y=0.995) if name not in ("em_by_architecture", "training_curves") else None
+        fig.suptitle(FIGURES[name], fontsize=11, y=0.995) if name not in ("em_by_architecture", "learning_curves", "training_curves") else None
         for suffix in ("png", "svg"):
             with atomic_path(out_dir / f"{name}.{suffix}") as tmp:
                 fig.savefig(tmp, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight")

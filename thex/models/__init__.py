@@ -7,10 +7,11 @@
 
 from thex.models.config import ModelConfig
 from thex.models.flops import flops_per_token
-from thex.models.lm import MIXERS, LanguageModel, build_model, count_parameters, parse_architecture
+from thex.models.lm import MIXERS, LanguageModel, autocast, build_model, count_parameters, parse_architecture
 
 __all__ = [
     "MIXERS",
+    "autocast",
     "LanguageModel",
     "ModelConfig",
     "build_model",

@@ -208,6 +208,12 @@ class LanguageModel(nn.Module):
         return idx
 
 
+def autocast(device: torch.device):
+    """The precision models run in: bf16 autocast on CUDA (the Hyena FFTs stay float32),
+    float32 elsewhere. Training, evaluation and decoding all use it."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 def build_model(cfg: ModelConfig, arch: str | Sequence[str]) -> LanguageModel:
     """The model for architecture `arch` (a name such as "thex-12", or a list of mixer names)."""
     return LanguageModel(cfg, arch)

@@ -11,7 +11,7 @@ rule collect:
         evaluations=expand("{run}/eval.parquet", run=run_dirs()),
         summaries=expand("{run}/eval.json", run=run_dirs()),
         curves=expand("{run}/metrics.parquet", run=run_dirs()),
-        data=[data_dir(e, c) for e, c in WF.datasets()],
+        data=sorted({data_dir(e, c) for e, c in conditions()}),
         code=stage_code("collect"),
     output:
         expand(f"{R}/summary/{{file}}", file=SUMMARY_FILES),
@@ -22,7 +22,7 @@ rule collect:
     params:
         thex=THEX,
         runs=run_dirs(),
-        data=[f"{e}/{c}={data_dir(e, c)}" for e, c in WF.datasets()],
+        data=[f"{e}/{c}={data_dir(e, c)}" for e, c in conditions()],
         out_dir=lambda w, output: parent(output[0]),
     shell:
         "{params.thex} collect --runs {params.runs} --data {params.data} --out-dir {params.out_dir} > {log} 2>&1"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from thex.aggregate import SLICES, SUMMARY_FILES
+from thex.aggregate import SUMMARY_FILES, TABLE_NAMES
 from thex.config import ConfigError, to_dict
 from thex.experiments import WorkflowConfig
 from thex.plots import FIGURES
@@ -19,7 +19,6 @@ except ConfigError as err:
 R = WF.results
 RUN = f"{R}/{{experiment}}/{{condition}}/{{arch}}/seed{{seed}}"
 SUMMARY = WF.summary_path
-TABLE_NAMES = ["experiments", "headline"] + [f"slice_{column}" for column in SLICES]
 TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"])
 FIGURES_OUT = expand(
     f"{R}/figures/{{name}}.{{ext}}", name=list(FIGURES), ext=["png", "svg"]
@@ -68,6 +67,11 @@ def data_dir(experiment, condition):
 
 def parent(path):
     return str(Path(path).parent)
+
+
+def conditions():
+    """Every (experiment, condition) that has runs; its data may be another's (dataset:)."""
+    return sorted({(experiment, condition) for experiment, condition, _, _ in WF.jobs()})
 
 
 def run_dirs():
