@@ -24,11 +24,15 @@ reproduce: venv
 	$(BIN)/snakemake --report results/report.html
 
 # Tables, figures and the report from the committed results of a default run; this
-# cannot train or generate data (see README, "Regenerate tables and figures").
+# cannot train or generate data (see README, "Regenerate tables and figures"). For the
+# laptop study: make figures CONFIG=config/laptop.yaml SUMMARY=results/laptop/summary \
+#   REPORT=results/laptop/report.html
+CONFIG ?= config/config.yaml
 SUMMARY ?= results/reference/summary
+REPORT ?= results/report.html
 figures: venv
-	$(BIN)/snakemake --cores $(CORES) figures --config regenerate=True summary_dir=$(SUMMARY)
-	$(BIN)/snakemake --report results/report.html --config regenerate=True summary_dir=$(SUMMARY)
+	$(BIN)/snakemake --cores $(CORES) figures --configfile $(CONFIG) --config regenerate=True summary_dir=$(SUMMARY)
+	$(BIN)/snakemake --report $(REPORT) --configfile $(CONFIG) --config regenerate=True summary_dir=$(SUMMARY)
 
 test: venv
 	@$(BIN)/python -m pytest; rc=$$?; \

@@ -13,6 +13,17 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# Snakemake's YAML reader lets a key given twice silently win; ours names it and its line.
+from thex.cli import load_yaml
+from thex.config import ConfigError
+
+for configfile_path in workflow.overwrite_configfiles or ["config/config.yaml"]:
+    try:
+        load_yaml(configfile_path)
+    except ConfigError as err:
+        raise WorkflowError(f"invalid config: {err}") from None
+
+
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

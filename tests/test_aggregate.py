@@ -162,3 +162,20 @@ def test_run_paths_encode_their_job():
     assert parse_run_path("results/placement/globals/thex-3+9/seed2") == {
         "experiment": "placement", "condition": "globals", "arch": "thex-3+9", "seed": 2,
     }  # fmt: skip
+
+
+def test_learning_curve_table_averages_seeds_at_validation_steps():
+    from thex.aggregate import learning_curve_table
+
+    curves = pd.DataFrame(
+        [{"experiment": "g", "condition": "c", "arch": "gpt2", "seed": seed, "step": step, "tokens": step * 10 + seed,
+          "valid_exact_match": em, "valid_answer_loss": None if em is None else 1.0 - em}
+         for seed, ems in enumerate([[None, 0.2, 0.4], [None, 0.4, 0.8]]) for step, em in zip([1, 2, 3], ems)]  # fmt: skip
+    )
+    baselines = pd.DataFrame([{"experiment": "g", "condition": "c", "split": "valid", "majority_baseline": 0.15},
+                              {"experiment": "g", "condition": "c", "split": "test", "majority_baseline": 0.5}])  # fmt: skip
+    table = learning_curve_table(curves, baselines)
+    assert table.step.tolist() == [2, 3]  # step 1 was not a validation step
+    assert table.valid_exact_match.tolist() == pytest.approx([0.3, 0.6])
+    assert table.tokens.tolist() == pytest.approx([20.5, 30.5]) and (table.n_seeds == 2).all()
+    assert (table.majority_baseline == 0.15).all()

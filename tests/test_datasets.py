@@ -272,3 +272,15 @@ def test_cli_generate_writes_files_and_reports_errors(tmp_path):
     assert run.returncode == 2
     assert "unknown key 'programs.n_statments'" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_yaml_configs_reject_a_key_given_twice(tmp_path):
+    from thex.cli import load_yaml
+    from thex.config import ConfigError
+
+    path = tmp_path / "data.yaml"
+    path.write_text("seed: 1\nprograms:\n  depth: [1, 1]\n  depth: [2, 2]\n")
+    with pytest.raises(ConfigError, match=r"data.yaml: line 4: duplicate key 'depth' \(first given on line 3\)"):
+        load_yaml(path)
+    path.write_text("seed: 1\nprograms:\n  depth: [1, 1]\n")
+    assert load_yaml(path) == {"seed": 1, "programs": {"depth": [1, 1]}}

@@ -17,24 +17,36 @@ def load(name: str) -> WorkflowConfig:
     return WorkflowConfig.from_dict(yaml.safe_load((REPO / "config" / name).read_text()))
 
 
-def test_default_config_has_every_experiment_and_two_seeds():
+def test_default_config_is_the_two_headline_settings_with_two_seeds():
     cfg = load("config.yaml")
+    assert set(cfg.experiments) == {"globals", "multilang"}
+    assert {(h.experiment, h.condition) for h in cfg.headline.values()} == {("globals", "with_globals"), ("multilang", "mix")}
+    assert len(cfg.seeds) >= 2 and {"gpt2", "hyena", "thex-3"} == set(cfg.architectures)
+    # Training sets hold more programs than a job's token budget reads: nothing repeats.
+    for experiment, condition in cfg.datasets():
+        train, _ = cfg.dataset_config(experiment, condition).split("train")
+        assert train.n * 40 > cfg.run_config(experiment).training.tokens
+
+
+def test_laptop_config_has_every_experiment_and_the_placement_sweep():
+    cfg = load("laptop.yaml")
     assert set(cfg.experiments) == set(KNOWN_EXPERIMENTS)
-    assert len(cfg.seeds) >= 2 and {"gpt2", "hyena"} <= set(cfg.architectures)
-    assert any(a.startswith("thex-") for a in cfg.architectures)
+    assert {"gpt2", "hyena"} <= set(cfg.architectures) and any(a.startswith("thex-") for a in cfg.architectures)
     n_layer = cfg.run_config("placement").model_config(1).n_layer
     assert cfg.architectures_of("placement") == tuple(f"thex-{i}" for i in range(1, n_layer + 1))
 
 
 def test_conditions_merge_onto_the_experiment_data_and_can_reuse_datasets():
-    cfg = load("config.yaml")
+    cfg = load("laptop.yaml")
     g100 = cfg.dataset_config("memorization", "G100")
-    assert g100.programs.n_globals == 100 and g100.split("train")[0].n == 100 * 30
-    assert cfg.dataset_source("placement", "operators") == ("operators", "base")
-    assert cfg.dataset_config("placement", "memorization_G10") == cfg.dataset_config("memorization", "G10")
-    assert ("placement", "operators") not in set(cfg.datasets())
+    exposures = cfg.experiments["memorization"].conditions["G100"]["splits"]["train"]["exposures"]
+    assert g100.programs.n_globals == 100 and g100.split("train")[0].n == 100 * exposures
+    source = cfg.dataset_source("placement", "globals")
+    assert source == ("globals", "with_globals")
+    assert cfg.dataset_config("placement", "globals") == cfg.dataset_config(*source)
+    assert ("placement", "globals") not in set(cfg.datasets())
     jobs = list(cfg.jobs())
-    assert len(jobs) == len(set(jobs)) == 88
+    assert len(jobs) == len(set(jobs))
 
 
 def test_paper_config_is_paper_scale():
@@ -65,11 +77,23 @@ def _minimal(**changes):
         (_minimal(model={"n_layer": 2, "d_modle": 8}), "unknown key 'model.d_modle'"),
         (_minimal(experiments={"e": {"data": {"programs": {}}, "tranining": {}}}), "unknown key 'experiments.e.tranining'"),
         (_minimal(experiments={}), "at least one experiment"),
+        (_minimal(training={"lr": float("nan")}), "training.lr: must be a finite number, got nan"),
+        (_minimal(training={"lr": float("inf")}), "training.lr: must be a finite number, got inf"),
+        (_minimal(training={"lr": "fast"}), "training.lr: expected a number, got 'fast' (write numbers unquoted"),
     ],
 )
 def test_config_errors_name_the_place(raw, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         WorkflowConfig.from_dict(raw)
+
+
+def test_exponent_numbers_that_yaml_1_1_reads_as_strings_are_numbers():
+    # PyYAML (YAML 1.1) reads `1.0e6` and `1e-3` as strings; they are meant as numbers.
+    text = "model: {n_layer: 2}\ntraining: {lr: 1e-3, steps: null, tokens: 4e6}\nexperiments: {e: {data: {programs: {}, splits: {train: {n: 10}}}}}\n"
+    raw = yaml.safe_load(text)
+    assert raw["training"]["lr"] == "1e-3"
+    training = WorkflowConfig.from_dict(raw).run_config("e").training
+    assert training.lr == 0.001 and training.tokens == 4_000_000
 
 
 def test_gpu_config_has_16_blocks_and_the_paper_hybrids():

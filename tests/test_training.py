@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -87,6 +88,11 @@ def test_training_reduces_the_loss_and_writes_its_outputs(trained):
     assert summary["steps"] == 250 and summary["parameters"] > 0 and summary["tokens_per_s"] > 0
     assert summary["train_tokens"] == int(metrics.tokens.iloc[-1])
     assert not (trained / "checkpoints").exists()  # removed once the job is complete
+    # Every output, the weights included, has the mode of any new file (0644 under umask 022).
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("model.safetensors", "model.json", "metrics.parquet", "train_summary.json"):
+        assert (trained / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
 
 def test_token_budget_sets_the_steps(data_dir):

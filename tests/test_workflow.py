@@ -191,6 +191,16 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, change, messag
     assert not (tmp_path / "results").exists()
 
 
+def test_a_key_given_twice_is_an_error_naming_it_and_its_line(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text(TINY.read_text() + "seeds: [7]\n")  # a second top-level `seeds:`
+    run = snakemake(tmp_path, "--configfile", str(path), "-n")
+    assert run.returncode != 0
+    line = len(TINY.read_text().splitlines()) + 1
+    assert f"twice.yaml: line {line}: duplicate key 'seeds' (first given on line 4)" in run.stdout + run.stderr
+    assert not (tmp_path / "results").exists()
+
+
 def test_misspelled_dataset_knob_is_named(tmp_path):
     config = yaml.safe_load(TINY.read_text())
     config["experiments"]["length"]["data"]["programs"]["n_statment"] = [1, 2]

@@ -41,7 +41,7 @@ IDENTITY = ["experiment", "condition", "arch", "seed"]
 SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet", "baselines.parquet", "datasets.json")
 # The slice columns that get their own table (operators is exploded into one row per operator).
 SLICES = ("n_statements", "hops", "operators", "language", "n_globals", "depth")
-TABLE_NAMES = ["experiments", "headline", "orderings", "comparisons"] + [f"slice_{column}" for column in SLICES]
+TABLE_NAMES = ["experiments", "headline", "orderings", "comparisons", "learning_curves"] + [f"slice_{column}" for column in SLICES]
 # The pseudo-architecture that always prints the training split's commonest answer.
 MAJORITY = "majority"
 
@@ -234,6 +234,21 @@ def comparisons_table(evaluations: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def learning_curve_table(curves: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
+    """Validation exact match and answer loss at every validation step, mean over seeds, per
+    (experiment, condition, arch), beside the valid split's majority baseline."""
+    keys = ["experiment", "condition", "arch", "step"]
+    frame = curves.dropna(subset=["valid_exact_match"])
+    table = frame.groupby(keys, sort=True).agg(
+        n_seeds=("seed", "nunique"),
+        tokens=("tokens", "mean"),
+        valid_exact_match=("valid_exact_match", "mean"),
+        valid_answer_loss=("valid_answer_loss", "mean"),
+    ).reset_index()
+    valid = baselines[baselines.split == "valid"][["experiment", "condition", "majority_baseline"]]
+    return table.merge(valid, on=["experiment", "condition"], how="left")
+
+
 def _arch_order(archs: Iterable[str]) -> list[str]:
     """gpt2, hyena, the THEX variants by block, any other mixer list; the majority last."""
     import re
@@ -342,6 +357,11 @@ def write_tables(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, hea
         "headline": (headline_table(evaluations, headline), "Headline comparison with the paper", HEADLINE_NOTE + " " + orderings_sentence(orderings)),
         "orderings": (orderings, "The paper's orderings on the headline settings", ""),
         "comparisons": (comparisons_table(evaluations), "Paired comparisons of architectures", COMPARISONS_NOTE),
+        "learning_curves": (
+            learning_curve_table(summary["curves"], summary["baselines"]),
+            "Learning curves: validation exact match vs training tokens (mean over seeds)",
+            "majority_baseline: the valid split's exact match of always printing the training split's commonest answer.",
+        ),
     }
     for column in SLICES:
         tables[f"slice_{column}"] = (slice_table(evaluations, column), f"Exact match by {column}", "")

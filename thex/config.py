@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import math
+import re
 import difflib
 import types
 import typing
@@ -74,6 +76,11 @@ def replace(obj: T, overrides: Mapping[str, Any], where: str = "") -> T:
     return from_dict(type(obj), merged, where)
 
 
+# A number in exponent notation without a dot before the `e` or without a sign after it
+# (`1e-3`, `1.0e6`): YAML 1.1, which PyYAML follows, reads these as strings.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -115,12 +122,19 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected true/false, got {value!r}")
         return value
     if tp is int:
+        if isinstance(value, str) and _EXPONENT_FLOAT.match(value) and float(value).is_integer():
+            return int(float(value))  # `tokens: 4e6`, a string to YAML 1.1
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _EXPONENT_FLOAT.match(value):
+            value = float(value)  # `lr: 1e-3` or `1.0e6`: YAML 1.1 (PyYAML) reads them as strings
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            hint = " (write numbers unquoted, e.g. 0.001 or 1.0e-3)" if isinstance(value, str) else ""
+            raise ConfigError(f"{where}: expected a number, got {value!r}{hint}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

@@ -26,9 +26,11 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; results are shared files
     try:
         yield tmp_path
+        # mkstemp makes 0600, and some writers (safetensors) recreate the file: set the
+        # mode every other result has, so that a shared cluster's users can read it.
+        os.chmod(tmp_path, 0o666 & ~umask)
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, dest)

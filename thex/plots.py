@@ -37,8 +37,10 @@ FIGURES: dict[str, str] = {
     "training_curves": "Training curves: answer loss and all-token loss",
     "cost": "Cost: exact match vs training FLOPs, and throughput",
 }
-_BASE_COLORS = {"gpt2": "#1f77b4", "hyena": "#ff7f0e"}
-_THEX_CMAP = plt.get_cmap("viridis")
+_BASE_COLORS = {"gpt2": "#1f77b4", "hyena": "#ff7f0e"}  # tab10 blue, orange
+# THEX variants and other mixer lists: the rest of tab10 (green, red, purple, ...), far
+# from GPT-2's blue and Hyena's orange.
+_OTHER_COLORS = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab10").colors[2:]]
 
 
 def arch_color(arch: str) -> str:
@@ -46,8 +48,8 @@ def arch_color(arch: str) -> str:
     if arch in _BASE_COLORS:
         return _BASE_COLORS[arch]
     blocks = [int(b) for b in re.findall(r"\d+", arch)] or [0]
-    position = (sum(blocks) * 0.137) % 1.0  # spread thex-1, thex-2, ... over the colormap
-    return matplotlib.colors.to_hex(_THEX_CMAP(0.15 + 0.7 * position))
+    # Offset so that thex-3, the THEX of the CPU configs, is green.
+    return _OTHER_COLORS[(sum(blocks) + len(blocks) + 4) % len(_OTHER_COLORS)]
 
 
 def _missing(ax, what: str) -> None:
@@ -123,7 +125,7 @@ def fig_em_by_architecture(s: dict[str, Any]) -> plt.Figure:
         frame = evaluations[evaluations.experiment == experiment]
         stats = em_stats(frame.assign(group=frame.condition + "\n" + frame.split), ["arch", "group"])
         groups = sorted(stats["group"].unique())
-        labels = [g.replace("\ntest", "") for g in groups]
+        labels = [g.removesuffix("\ntest") for g in groups]  # the split is named unless it is "test"
         _grouped_bars(ax, stats, "group", groups, labels)
         for label in ax.get_xticklabels():
             label.set(rotation=30, ha="right", fontsize=8)
