@@ -295,3 +295,38 @@ def test_facts_of_hand_written_programs_with_reassignment():
         "globals_used": (),
     }
     assert interpret(program) == 4
+
+
+@pytest.mark.parametrize(
+    "name, text, answer",
+    [
+        ("deep.lola", "x = " + "(" * 400 + "1" + ")" * 400 + ";\nprint(x);\n", "1"),
+        ("flat.lola", "x = " + " + ".join(["1"] * 1000) + ";\nprint(x);\n", "0"),  # 1000 mod 100
+        ("deep.meme", "let x := " + "add(1, " * 1000 + "1" + ")" * 1000 + "\nshow x\n", "1"),  # 1001 mod 100
+        ("deep.listops", "[MAX " * 500 + "7" + " ]" * 500 + "\n", "7"),
+    ],
+)
+def test_interpret_handles_deep_and_long_programs(tmp_path, capsys, name, text, answer):
+    from thex.__main__ import main
+
+    (tmp_path / name).write_text(text)
+    assert main(["interpret", str(tmp_path / name)]) == 0
+    assert capsys.readouterr().out.strip() == answer
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("binary.lola", bytes(range(256)), "binary.lola: not a text file (byte 128 is not UTF-8)"),
+        ("missing.lola", None, "missing.lola: cannot read (No such file or directory)"),
+        ("huge.lola", ("x = " + "(" * 100_000 + "1" + ")" * 100_000 + ";\nprint(x);\n").encode(), "huge.lola: nested too deeply"),
+    ],
+)
+def test_interpret_errors_are_one_line(tmp_path, capsys, name, content, message):
+    from thex.__main__ import main
+
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    assert main(["interpret", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
