@@ -95,6 +95,16 @@ def test_tiny_run_writes_tables_figures_report_and_logs(tiny_run):
     assert any((logs / "benchmarks" / "train").rglob("*.tsv"))
 
 
+def test_a_moved_checkout_with_its_results_reruns_nothing(tiny_run, workflow_copy, tmp_path):
+    # The repository and the run's directory moved together (e.g. a copied project folder).
+    moved_repo, moved_run = tmp_path / workflow_copy.name, tmp_path / tiny_run.name
+    shutil.copytree(workflow_copy, moved_repo, symlinks=True)
+    shutil.copytree(tiny_run, moved_run, symlinks=True)
+    dry = snakemake(moved_run, "--configfile", str(TINY), "-n", repo=moved_repo)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+
+
 def test_code_changes_rerun_their_stage_and_what_follows_only(tiny_run, workflow_copy):
     unchanged = snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy)
     assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
@@ -104,10 +114,30 @@ def test_code_changes_rerun_their_stage_and_what_follows_only(tiny_run, workflow
     plots = snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy)
     assert plots.returncode == 0, plots.stderr
     assert job_counts(plots.stdout) == {"plots": 1, "all": 1, "total": 2}
-    with open(workflow_copy / "thex" / "evaluation.py", "a") as fh:
-        fh.write("\n# a change to the evaluation code\n")
-    evaluate = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
-    assert evaluate["evaluate"] == 14 and "train" not in evaluate and "generate" not in evaluate
+    with open(workflow_copy / "thex" / "stats.py", "a") as fh:
+        fh.write("\n# a change to the statistics\n")
+    stats = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
+    assert stats == {"collect": 1, "tables": 1, "plots": 1, "all": 1, "total": 4}
+    with open(workflow_copy / "thex" / "models" / "hyena.py", "a") as fh:
+        fh.write("\n# a change to a model\n")
+    models = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
+    assert models["train"] == models["evaluate"] == 14 and "generate" not in models
+
+
+def test_every_module_a_stage_imports_is_among_its_inputs():
+    # What the stage's command really imports, in a fresh interpreter, against the list.
+    from thex.codedeps import PACKAGE_DIR, STAGE_MODULES, stage_files
+
+    for stage, modules in STAGE_MODULES.items():
+        code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]; " \
+               "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'thex'))"
+        out = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, check=True, cwd=REPO).stdout
+        imported = {Path(line).resolve() for line in out.split()}
+        listed = set(stage_files(stage))
+        assert imported <= listed, (stage, sorted(str(p.relative_to(PACKAGE_DIR)) for p in imported - listed))
+    assert PACKAGE_DIR / "optim.py" in stage_files("train")  # once missing from a hand-kept list
+    assert PACKAGE_DIR / "languages" / "lexicon.json" in stage_files("data")
+    assert PACKAGE_DIR / "plots.py" not in stage_files("tables") and PACKAGE_DIR / "models" / "lm.py" not in stage_files("data")
 
 
 def test_regenerate_builds_figures_from_a_summary_without_training(tiny_run, tmp_path):

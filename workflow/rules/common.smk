@@ -1,12 +1,13 @@
 # Shared definitions: the validated config, paths, and the code each stage depends on.
 import json
-import shlex
+import os
 import sys
 from pathlib import Path
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from thex.aggregate import SUMMARY_FILES, TABLE_NAMES
+from thex.codedeps import stage_files
 from thex.config import ConfigError, to_dict
 from thex.experiments import WorkflowConfig
 from thex.plots import FIGURES
@@ -25,10 +26,16 @@ FIGURES_OUT = expand(
 )
 # Every rule runs the package from this repository's source tree, with the Python that
 # runs Snakemake (a venv, or an offline install: README "GPU machine without internet"),
-# or under --use-conda with the rule's environment (workflow/envs/thex.yaml).
+# or under --use-conda with the rule's environment (workflow/envs/thex.yaml). Both reach
+# the jobs through the environment, not the command or params: a moved checkout or another
+# venv must not change any job's params, which would rerun everything.
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-PYTHON = "python" if USE_CONDA else shlex.quote(sys.executable)
-THEX = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m thex"
+os.environ["THEX_PYTHON"] = "python" if USE_CONDA else sys.executable
+if workflow.basedir not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+    )
+THEX = '"$THEX_PYTHON" -m thex'
 ENV = "../envs/thex.yaml"
 
 
@@ -39,25 +46,12 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
-# A change to a stage's own code re-runs that stage and what follows, not more: each
-# rule lists the package modules it runs as inputs (thex/config.py and the languages,
-# which define everything, belong to the first stage).
-# Paths are absolute so that a run in another working directory (--directory) finds them.
-PACKAGE = Path(workflow.basedir) / "thex"
-STAGE_CODE = {
-    "data": ["config.py", "datasets.py", "languages/lexicon.json", "languages/*.py"],
-    "train": ["training.py", "data.py", "tokenizer.py", "models/*.py"],
-    "evaluate": ["evaluation.py", "data.py"],
-    "collect": ["aggregate.py", "experiments.py"],
-    "tables": ["aggregate.py"],
-    "plots": ["plots.py"],
-}
-
-
+# A change to a stage's code re-runs that stage and what follows, not more: each rule
+# lists as inputs the package files its command imports (thex/codedeps.py reads the import
+# statements, so the list cannot go stale). Paths are relative to the working directory,
+# so that moving the checkout with its results changes nothing.
 def stage_code(stage):
-    return sorted(
-        str(path) for pattern in STAGE_CODE[stage] for path in PACKAGE.glob(pattern)
-    )
+    return [os.path.relpath(path) for path in stage_files(stage)]
 
 
 def data_dir(experiment, condition):
@@ -71,7 +65,9 @@ def parent(path):
 
 def conditions():
     """Every (experiment, condition) that has runs; its data may be another's (dataset:)."""
-    return sorted({(experiment, condition) for experiment, condition, _, _ in WF.jobs()})
+    return sorted(
+        {(experiment, condition) for experiment, condition, _, _ in WF.jobs()}
+    )
 
 
 def run_dirs():

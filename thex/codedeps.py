@@ -1,0 +1,84 @@
+"""The package files a workflow stage runs, found from its imports.
+
+The workflow lists these files as each rule's inputs, so that an edit to any of them
+reruns that stage (and what follows) and an edit elsewhere does not. Reading the import
+statements (every one, also those inside functions) rather than keeping a hand-made list
+means a new module cannot be forgotten. Nothing is imported here: this runs while
+Snakemake parses the workflow.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Files a module reads at run time, which no import statement shows.
+DATA_FILES = {"thex.languages.program": ["languages/lexicon.json"]}
+
+
+def _module_file(module: str) -> Path | None:
+    """The source file of package module `module` (e.g. thex.models.lm), or None."""
+    parts = module.split(".")[1:]
+    base = PACKAGE_DIR.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path, module: str) -> set[str]:
+    """Package modules that `path` imports, including parent packages (which run first)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: `from . import x` in thex/models/lm.py means thex.models
+                package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+                package = package[: len(package) - (node.level - 1)]
+                base = ".".join(package + ([base] if base else []))
+            # `from thex import tokenizer` imports a module; `from thex.x import f` a name.
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name == "thex" or name.startswith("thex."):
+                parts = name.split(".")
+                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return {name for name in found if _module_file(name) is not None}
+
+
+def module_closure(entry_modules: list[str]) -> list[Path]:
+    """Every package file that importing `entry_modules` can run, and the data files those
+    modules read, sorted."""
+    seen: set[str] = set()
+    todo = ["thex", *entry_modules]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = _module_file(module)
+        if path is None:
+            raise ValueError(f"{module}: no such module in {PACKAGE_DIR}")
+        todo.extend(_imported_modules(path, module) - seen)
+    files = {_module_file(m) for m in seen}
+    files.update(PACKAGE_DIR / data for m in seen for data in DATA_FILES.get(m, []))
+    return sorted(files)  # type: ignore[arg-type]
+
+
+# The command each workflow stage runs (python -m thex COMMAND), by the module that holds it.
+STAGE_MODULES = {
+    "data": ["thex.__main__", "thex.cli"],
+    "train": ["thex.__main__", "thex.training"],
+    "evaluate": ["thex.__main__", "thex.evaluation"],
+    "collect": ["thex.__main__", "thex.aggregate"],
+    "tables": ["thex.__main__", "thex.aggregate"],
+    "plots": ["thex.__main__", "thex.plots"],
+}
+
+
+def stage_files(stage: str) -> list[Path]:
+    return module_closure(STAGE_MODULES[stage])
