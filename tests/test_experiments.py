@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -80,11 +81,26 @@ def _minimal(**changes):
         (_minimal(training={"lr": float("nan")}), "training.lr: must be a finite number, got nan"),
         (_minimal(training={"lr": float("inf")}), "training.lr: must be a finite number, got inf"),
         (_minimal(training={"lr": "fast"}), "training.lr: expected a number, got 'fast' (write numbers unquoted"),
+        (_minimal(training_by_arch={"gtp2": {"lr": 1e-3}}), "training_by_arch.gtp2: no architecture 'gtp2' is trained"),
+        (_minimal(training_by_arch={"hyena": {"lrr": 1e-3}}), "unknown key 'experiments.e (hyena).training.lrr' (did you mean 'lr'?)"),
     ],
 )
 def test_config_errors_name_the_place(raw, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         WorkflowConfig.from_dict(raw)
+
+
+def test_training_overrides_by_architecture_name_or_family():
+    raw = _minimal(
+        architectures=["gpt2", "hyena", "thex-1", "thex-2"],
+        training={"lr": 3e-3, "steps": 7},
+        training_by_arch={"gpt2": {"lr": 1e-3}, "thex": {"lr": 5e-3}, "thex-2": {"lr": 7e-3}},
+    )
+    raw["experiments"]["e"]["training"] = {"steps": 9}
+    cfg = WorkflowConfig.from_dict(raw)
+    lrs = {arch: cfg.run_config("e", arch).training.lr for arch in cfg.architectures}
+    assert lrs == {"gpt2": 1e-3, "hyena": 3e-3, "thex-1": 5e-3, "thex-2": 7e-3}
+    assert cfg.run_config("e", "gpt2").training.steps == 9  # the experiment's own override wins
 
 
 def test_exponent_numbers_that_yaml_1_1_reads_as_strings_are_numbers():

@@ -61,6 +61,10 @@ class WorkflowConfig:
     architectures: tuple[str, ...] = ("gpt2", "hyena")
     model: Mapping[str, Any] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
+    # Training overrides per architecture, e.g. {gpt2: {lr: 1.0e-3}, hyena: {lr: 1.0e-2}}:
+    # the best learning rate differs by architecture (docs/calibration.md). A key is an
+    # architecture name or a family (gpt2, hyena, thex: every thex-N); the name wins.
+    training_by_arch: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     device: str = "auto"  # auto | cpu | cuda | claim (one free GPU of several, see thex.gpus)
     gpus: int = 0  # GPUs per machine for training jobs (0: CPU); jobs then ask for resources gpu=1
     threads: int = 1  # torch threads per training job
@@ -83,6 +87,11 @@ class WorkflowConfig:
             for condition in experiment.conditions:
                 if not NAME_RE.match(condition):
                     raise ConfigError(f"experiments.{name}.conditions.{condition}: names are letters, digits, '_', '.', '-'")
+        every_arch = {a for name in self.experiments for a in self.architectures_of(name)}
+        families = every_arch | {"thex" if a.startswith("thex-") else a for a in every_arch}
+        for key in self.training_by_arch:
+            if key not in families:
+                raise ConfigError(f"training_by_arch.{key}: no architecture {key!r} is trained (trained: {', '.join(sorted(every_arch))})")
         for name, headline in self.headline.items():
             where = f"headline.{name}"
             if headline.experiment not in self.experiments:
@@ -134,10 +143,18 @@ class WorkflowConfig:
 
         return to_dict(self.dataset_config(experiment, condition))
 
-    def run_config(self, experiment: str) -> RunConfig:
+    def run_config(self, experiment: str, arch: str | None = None) -> RunConfig:
+        """The model and training of `experiment`'s jobs of architecture `arch`: the
+        top-level sections, then the architecture's overrides, then the experiment's."""
         exp = self.experiments[experiment]
-        merged = {"model": deep_merge(self.model, exp.model), "training": deep_merge(self.training, exp.training)}
-        return from_dict(RunConfig, merged, where=f"experiments.{experiment}")
+        training = deep_merge(self.training, self.arch_training(arch) if arch else {})
+        merged = {"model": deep_merge(self.model, exp.model), "training": deep_merge(training, exp.training)}
+        return from_dict(RunConfig, merged, where=f"experiments.{experiment}" + (f" ({arch})" if arch else ""))
+
+    def arch_training(self, arch: str) -> Mapping[str, Any]:
+        """training_by_arch's entry for `arch`: its own name, else its family."""
+        family = "thex" if arch.startswith("thex-") else arch
+        return self.training_by_arch.get(arch, self.training_by_arch.get(family, {}))
 
     def check(self) -> None:
         """Build everything a job will build, so that errors surface before any job runs."""
@@ -151,6 +168,7 @@ class WorkflowConfig:
                     parse_architecture(arch, n_layer)
                 except (ValueError, ConfigError) as err:
                     raise ConfigError(f"experiments.{name}: architecture {arch!r}: {err}") from None
+                self.run_config(name, arch)
             for condition in self.experiments[name].conditions:
                 self.dataset_config(name, condition)
 

@@ -24,7 +24,7 @@ rule train:
         gpu=gpu_resources(),
     params:
         thex=THEX,
-        run=lambda w: json.dumps(to_dict(WF.run_config(w.experiment))),
+        run=lambda w: json.dumps(to_dict(WF.run_config(w.experiment, w.arch))),
         out_dir=lambda w, output: parent(output.model),
         device=WF.device,
     shell:
