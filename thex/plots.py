@@ -58,11 +58,13 @@ def _missing(ax, what: str) -> None:
 
 
 def _figure_legend(fig: plt.Figure, axes, ncol: int, **kwargs) -> None:
-    """One legend above all panels, with every label of any panel once."""
+    """One legend above all panels, with every label of any panel once (the baseline last)."""
     entries: dict[str, Any] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(label, handle)
+    if "majority baseline" in entries:
+        entries["majority baseline"] = entries.pop("majority baseline")
     fig.legend(list(entries.values()), list(entries), loc="upper center", ncol=min(ncol, len(entries)), frameon=False, **kwargs)
 
 
