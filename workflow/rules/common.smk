@@ -36,6 +36,14 @@ if workflow.basedir not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
     )
 THEX = '"$THEX_PYTHON" -m thex'
+
+
+# Set just above; declared so that Snakemake passes them on to remote jobs.
+envvars:
+    "THEX_PYTHON",
+    "PYTHONPATH",
+
+
 ENV = "../envs/thex.yaml"
 
 
