@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -183,14 +184,32 @@ def test_damaged_checkpoint_and_model_files_are_named(trained, data_dir, tmp_pat
     optimizer = AdamW(model.parameters())
     training.save_checkpoint(out / "checkpoints", model, optimizer, {"step": 2, "tokens": 1, "wall_s": 0.0}, [])
     weights = next((out / "checkpoints").glob("step-*")) / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(TrainingError, match=r"step-00000002: checkpoint is damaged"):
+    intact = weights.read_bytes()
+    # 64 bytes in the middle of the tensors overwritten with a finite float32 value: the
+    # file still loads, so only the checksum can tell.
+    middle = len(intact) // 2 // 4 * 4
+    weights.write_bytes(intact[:middle] + np.full(16, 0.25, np.float32).tobytes() + intact[middle + 64 :])
+    with pytest.raises(TrainingError, match=r"model.safetensors: checkpoint is damaged \(its SHA-256 differs.*delete the folder .*checkpoints \(all of it\)"):
         training.load_checkpoint(out / "checkpoints", model, optimizer, torch.device("cpu"))
+    weights.write_bytes(intact[:100])
+    with pytest.raises(TrainingError, match=r"checkpoint is damaged"):
+        training.load_checkpoint(out / "checkpoints", model, optimizer, torch.device("cpu"))
+    # The message's advice works: with the folder deleted, the job starts again from step 0.
+    shutil.rmtree(out / "checkpoints")
+    assert train(cfg, data_dir, out, "gpt2", seed=0)["steps"] == 4
 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.json").write_text((trained / "model.json").read_text())
-    (broken / "model.safetensors").write_bytes((trained / "model.safetensors").read_bytes()[:-50])
+    final = (trained / "model.safetensors").read_bytes()
+    middle = len(final) // 2 // 4 * 4
+    (broken / "model.safetensors").write_bytes(final[:middle] + np.full(16, 0.25, np.float32).tobytes() + final[middle + 64 :])
+    with pytest.raises(TrainingError, match=r"broken/model.safetensors: damaged \(its SHA-256 differs.*delete .*train_summary.json"):
+        load_model(broken, torch.device("cpu"))
+    sidecar = json.loads((trained / "model.json").read_text())
+    sidecar.pop("weights_sha256")  # as saved by earlier versions: loading still reports a truncated file
+    (broken / "model.json").write_text(json.dumps(sidecar))
+    (broken / "model.safetensors").write_bytes(final[:-50])
     with pytest.raises(TrainingError, match=r"broken/model.safetensors: cannot load the weights"):
         load_model(broken, torch.device("cpu"))
 

@@ -8,6 +8,7 @@ killed mid-write leaves at most a `*.tmp` file, never a file that looks finished
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -58,6 +59,15 @@ def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0, unit: s
 def write_text(dest: str | os.PathLike, text: str) -> None:
     with atomic_path(dest) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(dest: str | os.PathLike, obj: Any) -> None:

@@ -39,7 +39,7 @@ from thex.data import TokenizedSplit, dataset_splits, masked_losses
 from thex.datasets import read_metadata
 from thex.errors import ThexError
 from thex.evaluation import score_split
-from thex.io import atomic_path, progress_bar, write_json, write_text
+from thex.io import atomic_path, progress_bar, sha256_file, write_json, write_text
 from thex.models import ModelConfig, autocast, build_model, count_parameters, flops_per_token
 from thex.optim import AdamW
 
@@ -222,6 +222,9 @@ def _metrics_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=METRICS_SCHEMA)
 
 
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.parquet")  # checksummed in state.json
+
+
 def save_checkpoint(ckpt_dir: Path, model, optimizer, state: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
     step_dir = ckpt_dir / f"step-{state['step']:08d}"
     tmp_dir = ckpt_dir / f".{step_dir.name}.tmp"
@@ -238,8 +241,11 @@ def save_checkpoint(ckpt_dir: Path, model, optimizer, state: dict[str, Any], met
             tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous()
     save_file(tensors, str(tmp_dir / "optimizer.safetensors"))
     groups = [{k: v for k, v in g.items() if k != "params"} | {"n_params": len(g["params"])} for g in opt_state["param_groups"]]
-    (tmp_dir / "state.json").write_text(json.dumps({**state, "param_groups": groups}, indent=2, sort_keys=True))
     pq.write_table(_metrics_table(metrics), tmp_dir / "metrics.parquet")
+    # Checksums of the binary files, verified at load: a damaged checkpoint must not resume
+    # into a wrong model (damage can leave the values finite and loadable).
+    checksums = {name: sha256_file(tmp_dir / name) for name in CHECKPOINT_FILES}
+    (tmp_dir / "state.json").write_text(json.dumps({**state, "param_groups": groups, "checksums": checksums}, indent=2, sort_keys=True))
     for path in tmp_dir.iterdir():
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())
@@ -251,12 +257,19 @@ def save_checkpoint(ckpt_dir: Path, model, optimizer, state: dict[str, Any], met
             shutil.rmtree(old, ignore_errors=True)
 
 
+def _damaged(what: Path, why: str, ckpt_dir: Path) -> TrainingError:
+    return TrainingError(
+        f"{what}: checkpoint is damaged ({why}); delete the folder {ckpt_dir} (all of it) and run the job again "
+        "to restart it from step 0"
+    )
+
+
 def _checkpoint_identity(ckpt_dir: Path, identity: dict[str, Any]) -> dict[str, Any]:
     step_dir = ckpt_dir / (ckpt_dir / "latest").read_text().strip()
     try:
         state = json.loads((step_dir / "state.json").read_text())
     except (OSError, ValueError) as err:
-        raise TrainingError(f"{step_dir / 'state.json'}: checkpoint is damaged ({err}); delete {ckpt_dir} to restart") from None
+        raise _damaged(step_dir / "state.json", str(err), ckpt_dir) from None
     return {k: state.get(k) for k in identity}
 
 
@@ -265,11 +278,14 @@ def load_checkpoint(ckpt_dir: Path, model, optimizer, device: torch.device) -> t
     step_dir = ckpt_dir / (ckpt_dir / "latest").read_text().strip()
     try:
         state = json.loads((step_dir / "state.json").read_text())
+        for name, expected in state["checksums"].items():
+            if sha256_file(step_dir / name) != expected:
+                raise _damaged(step_dir / name, "its SHA-256 differs from the one recorded when it was saved", ckpt_dir)
         load_weights(model, str(step_dir / "model.safetensors"), strict=True, device=str(device))
         tensors = load_file(str(step_dir / "optimizer.safetensors"), device="cpu")
         metrics = pq.read_table(step_dir / "metrics.parquet").to_pylist()
-    except (OSError, ValueError, SafetensorError, pa.ArrowException, RuntimeError) as err:
-        raise TrainingError(f"{step_dir}: checkpoint is damaged and cannot be loaded ({err}); delete it to restart") from None
+    except (OSError, ValueError, KeyError, SafetensorError, pa.ArrowException, RuntimeError) as err:
+        raise _damaged(step_dir, f"cannot be loaded: {err}", ckpt_dir) from None
     opt_state = optimizer.state_dict()
     restored: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
@@ -295,7 +311,8 @@ def load_checkpoint(ckpt_dir: Path, model, optimizer, device: torch.device) -> t
 def save_final_model(out_dir: Path, model, sidecar: dict[str, Any]) -> None:
     with atomic_path(out_dir / "model.safetensors") as tmp:
         save_weights(model, str(tmp))
-    write_json(out_dir / "model.json", sidecar)
+        weights_sha256 = sha256_file(tmp)
+    write_json(out_dir / "model.json", {**sidecar, "weights_sha256": weights_sha256})
 
 
 def load_model(model_dir: str | os.PathLike, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -306,8 +323,15 @@ def load_model(model_dir: str | os.PathLike, device: torch.device) -> tuple[torc
     except (OSError, json.JSONDecodeError) as err:
         raise TrainingError(f"{model_dir / 'model.json'}: cannot read the model description ({err})") from None
     model = build_model(from_dict(ModelConfig, sidecar["model_config"], "model"), sidecar["blocks"]).to(device)
+    weights = model_dir / "model.safetensors"
+    expected = sidecar.get("weights_sha256")  # models saved by earlier versions have none
+    if expected is not None and weights.exists() and sha256_file(weights) != expected:
+        raise TrainingError(
+            f"{weights}: damaged (its SHA-256 differs from the one recorded in model.json when it was saved); delete "
+            f"{model_dir / 'train_summary.json'} and rerun the workflow to retrain this job"
+        )
     try:
-        load_weights(model, str(model_dir / "model.safetensors"), strict=True, device=str(device))
+        load_weights(model, str(weights), strict=True, device=str(device))
     except (OSError, SafetensorError, RuntimeError, ValueError) as err:
         raise TrainingError(f"{model_dir / 'model.safetensors'}: cannot load the weights ({err})") from None
     model.eval()
