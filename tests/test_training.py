@@ -324,3 +324,31 @@ def test_training_bench_reports_rates_per_batching(data_dir, capsys):
                  "--model", '{"n_layer": 1, "d_model": 16, "n_head": 2}']) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "gpt2           1     random" in out and "gpt2           1  by_length" in out and "1.00x" in out
+
+
+def test_unwritable_results_and_a_full_disk_are_one_line_errors(data_dir, tmp_path, monkeypatch, capsys):
+    from safetensors import SafetensorError
+
+    from thex.__main__ import main
+
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"model": MODEL, "training": {"steps": 2, "batch_size": 4, "checkpoint_every": 1}}))
+    args = ["train", "--config", str(config), "--data-dir", str(data_dir), "--arch", "gpt2", "--quiet", "--threads", "1"]
+
+    def read_only(*a, **k):  # what mkdir / open raise in a folder the user cannot write (tests run as root)
+        raise PermissionError(13, "Permission denied", str(tmp_path / "locked" / "checkpoints"))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    assert main([*args, "--out-dir", str(tmp_path / "locked")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"thex train: error: {tmp_path / 'locked' / 'checkpoints'}: Permission denied"
+    monkeypatch.undo()
+
+    def full_disk(*a, **k):
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: \"No space left on device\" })")
+
+    monkeypatch.setattr(training, "save_weights", full_disk)
+    assert main([*args, "--out-dir", str(tmp_path / "full")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "model.safetensors: cannot write" in err and "No space left on device" in err
+    assert not (tmp_path / "full" / "train_summary.json").exists()

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     except ThexError as err:
         print(f"thex {argv[0]}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the machine, not the code: a folder that cannot be written, a full disk
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"thex {argv[0]}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -222,6 +222,14 @@ def _metrics_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=METRICS_SCHEMA)
 
 
+def _write_safetensors(save, what, path: Path) -> None:
+    """safetensors' save_file / save_model, whose write errors (a full disk) are not OSErrors."""
+    try:
+        save(what, str(path))
+    except SafetensorError as err:
+        raise TrainingError(f"{path}: cannot write ({err})") from None
+
+
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.parquet")  # checksummed in state.json
 
 
@@ -230,7 +238,7 @@ def save_checkpoint(ckpt_dir: Path, model, optimizer, state: dict[str, Any], met
     tmp_dir = ckpt_dir / f".{step_dir.name}.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
-    save_weights(model, str(tmp_dir / "model.safetensors"))
+    _write_safetensors(save_weights, model, tmp_dir / "model.safetensors")
     opt_state = optimizer.state_dict()
     tensors = {"rng.cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -239,7 +247,7 @@ def save_checkpoint(ckpt_dir: Path, model, optimizer, state: dict[str, Any], met
     for index, per_param in opt_state["state"].items():
         for key, value in per_param.items():
             tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous()
-    save_file(tensors, str(tmp_dir / "optimizer.safetensors"))
+    _write_safetensors(save_file, tensors, tmp_dir / "optimizer.safetensors")
     groups = [{k: v for k, v in g.items() if k != "params"} | {"n_params": len(g["params"])} for g in opt_state["param_groups"]]
     pq.write_table(_metrics_table(metrics), tmp_dir / "metrics.parquet")
     # Checksums of the binary files, verified at load: a damaged checkpoint must not resume
@@ -310,7 +318,7 @@ def load_checkpoint(ckpt_dir: Path, model, optimizer, device: torch.device) -> t
 
 def save_final_model(out_dir: Path, model, sidecar: dict[str, Any]) -> None:
     with atomic_path(out_dir / "model.safetensors") as tmp:
-        save_weights(model, str(tmp))
+        _write_safetensors(save_weights, model, tmp)
         weights_sha256 = sha256_file(tmp)
     write_json(out_dir / "model.json", {**sidecar, "weights_sha256": weights_sha256})
 
