@@ -118,3 +118,11 @@ def test_gpu_config_has_16_blocks_and_the_paper_hybrids():
     assert model.n_layer == 16 and model.d_model >= 256 and cfg.gpus == 1
     assert {"thex-11", "thex-12", "thex-13", "thex-14", "thex-15"} <= set(cfg.architectures_of("placement"))
     assert len(cfg.seeds_of("globals")) == len(cfg.seeds_of("multilang")) == 3
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config").rglob("*.yaml")), ids=lambda p: str(p.relative_to(REPO / "config")))
+def test_every_shipped_config_is_valid(path):
+    from thex.cli import load_yaml  # as the workflow reads it: duplicate keys are errors
+
+    cfg = WorkflowConfig.from_dict(load_yaml(path))
+    assert list(cfg.jobs())
