@@ -17,7 +17,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from thex.config import from_dict
