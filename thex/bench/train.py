@@ -32,7 +32,7 @@ DEFAULT_DATA = {
 }
 
 
-def padding_fraction(split: TokenizedSplit, batch_size: int, order: BatchOrder, steps: int) -> float:
+def padding_fraction(split: TokenizedSplit, order: BatchOrder, steps: int) -> float:
     """Share of the computed positions that are padding, over the first `steps` batches."""
     real = padded = 0
     for step in range(steps):
@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
                     out = Path(tmp) / f"{arch}-{threads}-{batching}"
                     summary = train(run, data_dir, out, arch, seed=0, device=device)
                     lengths = split.lengths if batching == "by_length" else None
-                    pad = padding_fraction(split, args.batch_size, BatchOrder(len(split), args.batch_size, 0, lengths), args.steps)
+                    pad = padding_fraction(split, BatchOrder(len(split), args.batch_size, 0, lengths), args.steps)
                     rows.append(
                         {
                             "arch": arch,
