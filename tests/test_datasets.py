@@ -265,6 +265,14 @@ def test_cli_generate_writes_files_and_reports_errors(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["test.parquet", "train.parquet"]
+    # Regenerated with other splits: the old split file goes (it would be read as a split).
+    config.write_text(yaml.safe_dump({**SMALL, "splits": {"train": {"n": 50}, "test_lola": {"n": 10}}}))
+    run = subprocess.run(
+        [sys.executable, "-m", "thex", "generate", str(config), str(tmp_path / "out"), "--quiet"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["test_lola.parquet", "train.parquet"]
+    assert "test.parquet: not a split of this dataset" in run.stderr
     config.write_text(yaml.safe_dump({"programs": {"n_statments": [1, 2]}}))
     run = subprocess.run(
         [sys.executable, "-m", "thex", "generate", str(config), str(tmp_path / "bad")], capture_output=True, text=True

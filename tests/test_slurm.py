@@ -108,7 +108,7 @@ def test_tiny_config_through_the_slurm_profile(cluster, tmp_path):
     print(f"SLURM run: {elapsed:.0f} s")
 
     jobs = _sacct(cluster, since)
-    assert sorted(jobs.rule) == ["rule_evaluate", "rule_evaluate", "rule_generate", "rule_train", "rule_train"]
+    assert sorted(jobs.rule) == ["rule_evaluate", "rule_evaluate", "rule_generate_length_base", "rule_train", "rule_train"]
     assert set(jobs.state) == {"COMPLETED"}, jobs
     assert set(jobs.cpus) == {"1"}  # threads: 1 in the config
     assert set(jobs[jobs.rule == "rule_train"].mem) == {"2000M"}  # mem_mb: 2000 (the config's default)
@@ -130,5 +130,5 @@ def test_a_failing_job_fails_the_run_with_its_slurm_state_and_leaves_no_output(c
     run = _snakemake(tmp_path / "fail", config, cluster, "--workflow-profile", str(_profile(tmp_path, cluster)))
     assert run.returncode != 0
     assert "SLURM status is: 'FAILED'" in run.stdout, run.stdout[-4000:]
-    assert "Error in rule generate" in run.stdout
-    assert not (tmp_path / "fail" / "results" / "listops" / "base" / "data").exists()
+    assert "Error in rule generate_listops_base" in run.stdout
+    assert not list((tmp_path / "fail" / "results" / "listops" / "base").rglob("*.parquet"))

@@ -69,6 +69,11 @@ def cli_generate(argv: list[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     cfg = DatasetConfig.from_dict(load_config_source(args.config) or {}, where="")
+    # A split file left from another config would be read as one of this dataset's splits.
+    for stale in sorted(args.out_dir.glob("*.parquet")) if args.out_dir.is_dir() else []:
+        if stale.stem not in cfg.splits:
+            print(f"removing {stale}: not a split of this dataset", file=sys.stderr)
+            stale.unlink()
     paths = generate_dataset(cfg, args.out_dir, workers=args.workers, progress=not args.quiet)
     for split, path in paths.items():
         print(f"{split}: {path}")

@@ -11,7 +11,7 @@ rule collect:
         evaluations=expand("{run}/eval.parquet", run=run_dirs()),
         summaries=expand("{run}/eval.json", run=run_dirs()),
         curves=expand("{run}/metrics.parquet", run=run_dirs()),
-        data=sorted({data_dir(e, c) for e, c in conditions()}),
+        data=sorted({path for e, c in conditions() for path in split_files(e, c)}),
         code=stage_code("collect"),
     output:
         expand(f"{R}/summary/{{file}}", file=SUMMARY_FILES),

@@ -1,6 +1,7 @@
 # Shared definitions: the validated config, paths, and the code each stage depends on.
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -65,6 +66,21 @@ def stage_code(stage):
 def data_dir(experiment, condition):
     source = WF.dataset_source(experiment, condition)
     return f"{R}/{source[0]}/{source[1]}/data"
+
+
+def split_files(experiment, condition):
+    """The split files of the dataset that (experiment, condition) trains and is
+    evaluated on (another condition's, when it reuses one)."""
+    source = WF.dataset_source(experiment, condition)
+    return [
+        f"{data_dir(*source)}/{split}.parquet"
+        for split in WF.dataset_config(*source).splits
+    ]
+
+
+def generate_rule_name(experiment, condition):
+    """generate_<experiment>_<condition>, with what is not a letter, digit or _ as _."""
+    return re.sub(r"\W", "_", f"generate_{experiment}_{condition}")
 
 
 def parent(path):

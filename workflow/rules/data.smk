@@ -1,24 +1,30 @@
-# Stage 1: datasets. One job per (experiment, condition) that has its own data writes
-# every split to {results}/{experiment}/{condition}/data/{split}.parquet.
+# Stage 1: datasets. One rule per dataset that the config generates
+# (generate_<experiment>_<condition>), whose outputs are its split files
+# {results}/{experiment}/{condition}/data/{split}.parquet: the splits differ between
+# datasets, and declaring each file (not the folder) lets Snakemake see a split that
+# changed or was damaged, so the jobs that read it run again.
+for _experiment, _condition in WF.datasets():
 
-
-rule generate:
-    input:
-        code=stage_code("data"),
-    output:
-        directory(f"{R}/{{experiment}}/{{condition}}/data"),
-    log:
-        "logs/generate/{experiment}/{condition}.log",
-    benchmark:
-        "logs/benchmarks/generate/{experiment}/{condition}.tsv"
-    conda:
-        ENV
-    threads: WF.workers
-    resources:
-        mem_mb=2000,
-        runtime=60,
-    params:
-        thex=THEX,
-        dataset=lambda w: json.dumps(WF.dataset_dict(w.experiment, w.condition)),
-    shell:
-        "{params.thex} generate {params.dataset:q} {output} --workers {threads} --quiet > {log} 2>&1"
+    rule:
+        name:
+            generate_rule_name(_experiment, _condition)
+        input:
+            code=stage_code("data"),
+        output:
+            split_files(_experiment, _condition),
+        log:
+            f"logs/generate/{_experiment}/{_condition}.log",
+        benchmark:
+            f"logs/benchmarks/generate/{_experiment}/{_condition}.tsv"
+        conda:
+            ENV
+        threads: WF.workers
+        resources:
+            mem_mb=2000,
+            runtime=60,
+        params:
+            thex=THEX,
+            dataset=json.dumps(WF.dataset_dict(_experiment, _condition)),
+            out_dir=lambda w, output: parent(output[0]),
+        shell:
+            "{params.thex} generate {params.dataset:q} {params.out_dir} --workers {threads} --quiet > {log} 2>&1"

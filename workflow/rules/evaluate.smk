@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        data=lambda w: data_dir(w.experiment, w.condition),
+        data=lambda w: split_files(w.experiment, w.condition),
         model=f"{RUN}/model.safetensors",
         sidecar=f"{RUN}/model.json",
         summary=f"{RUN}/train_summary.json",
@@ -25,8 +25,9 @@ rule evaluate:
     params:
         thex=THEX,
         model_dir=lambda w, input: parent(input.model),
+        data_dir=lambda w: data_dir(w.experiment, w.condition),
         device=WF.device,
     shell:
-        "{params.thex} evaluate --model-dir {params.model_dir} --data-dir {input.data}"
+        "{params.thex} evaluate --model-dir {params.model_dir} --data-dir {params.data_dir}"
         " --out {output.results} --summary {output.summary} --device {params.device}"
         " --threads {threads} > {log} 2>&1"

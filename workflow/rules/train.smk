@@ -4,7 +4,7 @@
 
 rule train:
     input:
-        data=lambda w: data_dir(w.experiment, w.condition),
+        data=lambda w: split_files(w.experiment, w.condition),
         code=stage_code("train"),
     output:
         model=f"{RUN}/model.safetensors",
@@ -25,9 +25,10 @@ rule train:
     params:
         thex=THEX,
         run=lambda w: json.dumps(to_dict(WF.run_config(w.experiment, w.arch))),
+        data_dir=lambda w: data_dir(w.experiment, w.condition),
         out_dir=lambda w, output: parent(output.model),
         device=WF.device,
     shell:
-        "{params.thex} train --config {params.run:q} --data-dir {input.data} --out-dir {params.out_dir}"
+        "{params.thex} train --config {params.run:q} --data-dir {params.data_dir} --out-dir {params.out_dir}"
         " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment}"
         " --device {params.device} --threads {threads} --quiet > {log} 2>&1"
