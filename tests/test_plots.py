@@ -17,9 +17,9 @@ def _summary() -> dict:
         for seed, shift in enumerate([0.0, 0.1]):
             for step, em in zip([100, 200], ems):
                 curves.append({"experiment": "globals", "condition": "with", "arch": arch, "seed": seed, "step": step,
-                               "tokens": step * 1000, "valid_exact_match": em + shift})  # fmt: skip
+                               "tokens": step * 1000, "valid_exact_match": em + shift, "valid_answer_loss": 1.0})  # fmt: skip
             curves.append({"experiment": "globals", "condition": "with", "arch": arch, "seed": seed, "step": 150,
-                           "tokens": 150_000, "valid_exact_match": None})  # not a validation step  # fmt: skip
+                           "tokens": 150_000, "valid_exact_match": None, "valid_answer_loss": None})  # not a validation step  # fmt: skip
     evaluations = []
     for arch, right in {"gpt2": 3, "hyena": 1}.items():
         for split in ("test_lola", "test_meme"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections import Counter
 from itertools import combinations
 from pathlib import Path
@@ -112,11 +113,13 @@ def collect(run_dirs: Iterable[str | os.PathLike], data_dirs: Mapping[str, str |
     missing = [key for key in needed if key not in data_dirs]
     if missing:
         raise DatasetError(f"collect: no dataset directory given for {', '.join(missing)} (--data EXPERIMENT/CONDITION=DIR)")
-    datasets, baselines, outcomes = {}, [], []
+    datasets, baselines, outcomes, by_dir = {}, [], [], {}
     for key, data_dir in sorted(data_dirs.items()):
         experiment, condition = key.split("/", 1)
-        datasets[key] = read_metadata(Path(data_dir) / "train.parquet")["dataset_config"]
-        answer, per_item = majority_outcomes(data_dir)
+        if data_dir not in by_dir:  # conditions that reuse a dataset share its directory
+            config = read_metadata(Path(data_dir) / "train.parquet")["dataset_config"]
+            by_dir[data_dir] = (config, *majority_outcomes(data_dir))
+        datasets[key], answer, per_item = by_dir[data_dir]
         outcomes.append(per_item.assign(experiment=experiment, condition=condition))
         for split, part in per_item.groupby("split", sort=True):
             baselines.append({"experiment": experiment, "condition": condition, "split": split, "majority_answer": answer,
@@ -174,6 +177,12 @@ def _explode_operators(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["operators"] != ""]
 
 
+def _pooled_item_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each item's id made `split:id`: ids are per split, and a group may pool
+    several splits (multilang's test_lola and test_meme)."""
+    return frame.assign(id=frame["split"] + ":" + frame["id"].astype(str))
+
+
 def em_stats(evaluations: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Per group of `by` (which must include the architecture): exact match over seeds and
     items with its 95% hierarchical bootstrap CI, and the majority baseline on the same items.
@@ -181,8 +190,7 @@ def em_stats(evaluations: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     rows = []
     for key, group in evaluations.groupby(by, sort=True, dropna=True):
         items = group.drop_duplicates(["split", "id"])
-        group = group.assign(id=group["split"] + ":" + group["id"].astype(str))  # ids are per split
-        mean, low, high = em_interval(outcome_matrix(group))
+        mean, low, high = em_interval(outcome_matrix(_pooled_item_ids(group)))
         baseline = float(items["majority_correct"].mean())
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n_seeds": group["seed"].nunique(),
                      "n_items": len(items), "em_mean": mean, "em_ci_low": low, "em_ci_high": high,
@@ -251,7 +259,6 @@ def learning_curve_table(curves: pd.DataFrame, baselines: pd.DataFrame) -> pd.Da
 
 def _arch_order(archs: Iterable[str]) -> list[str]:
     """gpt2, hyena, the THEX variants by block, any other mixer list; the majority last."""
-    import re
 
     def key(arch: str):
         blocks = [int(b) for b in re.findall(r"\d+", arch)]
@@ -273,7 +280,7 @@ def headline_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline]) 
     rows = []
     for setting, spec in headline.items():
         selected = _headline_evaluations(evaluations, spec)
-        stats = em_stats(selected.assign(scope="all"), ["scope", "arch"]).set_index("arch")
+        stats = em_stats(selected, ["arch"]).set_index("arch")
         for arch in ("gpt2", "hyena", spec.thex):
             ours = stats.loc[arch] if arch in stats.index else pd.Series(dtype=float)
             paper_arch = arch if arch in ("gpt2", "hyena") else "thex"
@@ -295,8 +302,7 @@ def orderings_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline])
     rows = []
     for setting, spec in headline.items():
         selected = _headline_evaluations(evaluations, spec)
-        # Items are identified within their split: the headline may span several splits.
-        selected = selected.assign(id=selected["split"] + ":" + selected["id"].astype(str))
+        selected = _pooled_item_ids(selected)
         items = pd.Index(sorted(selected["id"].unique()))
         for better, worse in ((spec.thex, "hyena"), ("hyena", "gpt2"), (spec.thex, "gpt2")):
             a, b = selected[selected.arch == better], selected[selected.arch == worse]

@@ -10,6 +10,7 @@ Snakemake parses the workflow.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -80,5 +81,7 @@ STAGE_MODULES = {
 }
 
 
-def stage_files(stage: str) -> list[Path]:
-    return module_closure(STAGE_MODULES[stage])
+@functools.cache
+def stage_files(stage: str) -> tuple[Path, ...]:
+    """Cached: every rule of a stage (one generate rule per dataset) asks while Snakemake parses."""
+    return tuple(module_closure(STAGE_MODULES[stage]))

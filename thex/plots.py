@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from thex.aggregate import _arch_order, _explode_operators, em_stats, load_summary  # noqa: E402
+from thex.aggregate import _arch_order, _explode_operators, em_stats, learning_curve_table, load_summary  # noqa: E402
 from thex.io import atomic_path  # noqa: E402
 
 FIGURES: dict[str, str] = {
@@ -253,11 +253,11 @@ def fig_training_curves(s: dict[str, Any]) -> plt.Figure:
 
 
 def fig_learning_curves(s: dict[str, Any]) -> plt.Figure:
-    """Validation exact match against training tokens: one panel per (experiment,
-    condition), one line per architecture (mean over seeds), the valid split's majority
-    baseline dashed."""
-    curves = s["curves"].dropna(subset=["valid_exact_match"])
-    panels = sorted({(e, c) for e, c in zip(curves.experiment, curves.condition)})
+    """Validation exact match against training tokens (the learning_curves table): one
+    panel per (experiment, condition), one line per architecture (mean over seeds), the
+    valid split's majority baseline dashed."""
+    table = learning_curve_table(s["curves"], s["baselines"])
+    panels = sorted({(e, c) for e, c in zip(table.experiment, table.condition)})
     cols = max(1, min(4, len(panels)))
     rows = max(1, math.ceil(len(panels) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
@@ -266,14 +266,14 @@ def fig_learning_curves(s: dict[str, Any]) -> plt.Figure:
         return fig
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_axis_off()
-    base = s["baselines"].set_index(["experiment", "condition", "split"])["majority_baseline"]
     for ax, (experiment, condition) in zip(axes.flat, panels):
-        frame = curves[(curves.experiment == experiment) & (curves.condition == condition)]
+        frame = table[(table.experiment == experiment) & (table.condition == condition)]
         for arch in _arch_order(frame.arch):
-            mean = frame[frame.arch == arch].groupby("step")[["tokens", "valid_exact_match"]].mean()
-            ax.plot(mean["tokens"], mean["valid_exact_match"], color=arch_color(arch), marker=".", label=arch)
-        if (experiment, condition, "valid") in base.index:
-            ax.axhline(base[(experiment, condition, "valid")], label="majority baseline", **BASELINE_STYLE)
+            line = frame[frame.arch == arch]
+            ax.plot(line["tokens"], line["valid_exact_match"], color=arch_color(arch), marker=".", label=arch)
+        baseline = frame["majority_baseline"].dropna()
+        if len(baseline):
+            ax.axhline(baseline.iloc[0], label="majority baseline", **BASELINE_STYLE)
         ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"{experiment} / {condition}", fontsize=10)

@@ -61,8 +61,8 @@ class TrainConfig:
     filter_lr: float | None = None  # Hyena filter group (default: lr)
     grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
     loss_on: Literal["answer", "all"] = "answer"  # what is optimised; both are logged
-    # by_length: batches of samples of similar length (BatchOrder), ~1.6x less padding
-    # compute than random batches; random: uniformly random batches
+    # by_length: batches of samples of similar length (BatchOrder): padding fell from 45% to
+    # 1% of the computed positions (python -m thex.bench train); random: uniform batches
     batching: Literal["by_length", "random"] = "by_length"
     eval_every: int = 0  # validation exact match every so many steps (0: at the end only)
     eval_samples: int = 256  # validation samples scored (the first ones of the valid split)
@@ -175,8 +175,13 @@ class BatchOrder:
         return self._perm
 
     def _stream(self, start: int, stop: int) -> np.ndarray:
-        """Samples at stream positions [start, stop)."""
-        return np.asarray([self._permutation(p // self.n)[p % self.n] for p in range(start, stop)], dtype=np.int64)
+        """Samples at stream positions [start, stop) (a span may cross an epoch boundary)."""
+        positions = np.arange(start, stop, dtype=np.int64)
+        out = np.empty(len(positions), dtype=np.int64)
+        for epoch in range(start // self.n, (stop - 1) // self.n + 1):
+            here = positions // self.n == epoch
+            out[here] = self._permutation(epoch)[positions[here] % self.n]
+        return out
 
     def indices(self, step: int) -> np.ndarray:
         if self.lengths is None:
