@@ -1,7 +1,7 @@
 # LoLaMeMe reproduction (arXiv 2406.02592): generate LoLa/MeMe/ListOps datasets, train
 # GPT-2, Hyena and THEX models, evaluate by exact match, aggregate into tables, figures
 # and a report. See README.md; stages live in workflow/rules/.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -14,17 +14,13 @@ if not workflow.overwrite_configfiles:
 
 
 # Snakemake's YAML reader lets a key given twice silently win; ours names it and its line.
-from thex.cli import load_yaml
-from thex.config import ConfigError
+from thex.config import ConfigError, load_yaml
 
 for configfile_path in workflow.overwrite_configfiles or ["config/config.yaml"]:
     try:
         load_yaml(configfile_path)
     except ConfigError as err:
         raise WorkflowError(f"invalid config: {err}") from None
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -12,9 +12,13 @@ from thex.config import from_dict
 from thex.data import TokenizedSplit
 from thex.datasets import DatasetConfig, generate_dataset
 from thex.evaluation import greedy_exact_match, score_split
-from thex.models import ModelConfig, build_model
+from thex.models import ModelConfig
+from thex.models.lm import build_model
 from thex.models.hyena import fft_long_conv
-from thex.training import RunConfig, load_model, resolve_device, train
+from thex.devices import resolve_device
+from thex.models.saved import load_model
+from thex.run_config import RunConfig
+from thex.training import train
 
 pytestmark = [
     pytest.mark.cuda,

@@ -82,11 +82,20 @@ def test_same_config_and_seed_give_the_same_hash_whatever_the_workers(tmp_path):
     assert write_split(other, "train", tmp_path / "three.parquet") != one
 
 
-def test_splits_draw_from_disjoint_streams(small):
-    _, paths = small
+def test_splits_draw_from_disjoint_streams(tmp_path):
+    # Two splits with the same knobs and no exclusion between them: only the split's name in
+    # the random stream's key (seed, split, chunk) tells them apart.
+    cfg = DatasetConfig.from_dict(
+        {"seed": 5, "programs": {"n_statements": [2, 4]}, "chunk_size": 50,
+         "splits": {"train": {"n": 200}, "probe": {"n": 200, "disjoint_from_train": False}}}
+    )
+    paths = generate_dataset(cfg, tmp_path)
     train = read_split(paths["train"])[0].column("prompt").to_pylist()
-    test = read_split(paths["test"])[0].column("prompt").to_pylist()
-    assert train[:20] != test[:20]
+    probe = read_split(paths["probe"])[0].column("prompt").to_pylist()
+    assert sum(a == b for a, b in zip(train, probe)) < 5
+    # The stream is fixed by its key alone: generating again gives the same programs.
+    again = generate_dataset(cfg, tmp_path / "again")
+    assert read_split(again["probe"])[0].column("prompt").to_pylist() == probe
 
 
 def test_no_test_program_appears_in_train_in_any_language(tmp_path):
@@ -283,7 +292,7 @@ def test_cli_generate_writes_files_and_reports_errors(tmp_path):
 
 
 def test_yaml_configs_reject_a_key_given_twice(tmp_path):
-    from thex.cli import load_yaml
+    from thex.config import load_yaml
     from thex.config import ConfigError
 
     path = tmp_path / "data.yaml"
@@ -292,3 +301,75 @@ def test_yaml_configs_reject_a_key_given_twice(tmp_path):
         load_yaml(path)
     path.write_text("seed: 1\nprograms:\n  depth: [1, 1]\n")
     assert load_yaml(path) == {"seed": 1, "programs": {"depth": [1, 1]}}
+
+
+# --- a dataset that exercises the reduction rules ---------------------------------------
+
+# Nested expressions (depth 2-3) over all five operators with literals up to 999 (the
+# modulus is 100): the rules "reduce after each operation" and "literals as written" decide
+# many answers here, while with depth <= 1 and literals <= 9 (every default dataset) an
+# interpreter that breaks them still matches every row. docs/languages.md, section 8.7.
+REDUCTION_DATASET = {
+    "seed": 11,
+    "programs": {"n_statements": [1, 3], "depth": [2, 3], "literals": [0, 999], "p_variable": 0.3},
+    "splits": {"test": {"n": 400}},
+}
+
+
+def _wrong_interpret(program, reduce_operations: bool, reduce_literals: bool, m: int = 100):
+    """LoLa/MeMe semantics with one rule broken: reduction only when a value is stored, or
+    literals reduced before use. None where the broken rule meets a zero divisor."""
+    from thex.languages.program import BinOp, Lit, Var
+
+    env = {}
+    exact = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+             "div": lambda a, b: a // b, "mod": lambda a, b: a % b}
+
+    def value(expr):
+        if isinstance(expr, Lit):
+            return expr.value % m if reduce_literals else expr.value
+        if isinstance(expr, Var):
+            return env[expr.words]
+        assert isinstance(expr, BinOp)
+        left, right = value(expr.left), value(expr.right)
+        if right == 0 and expr.op in ("div", "mod"):
+            raise ZeroDivisionError
+        result = exact[expr.op](left, right)
+        return result % m if reduce_operations else result
+
+    try:
+        for statement in program.statements:
+            env[statement.target] = value(statement.expr) % m
+        return value(program.query) % m
+    except ZeroDivisionError:
+        return None
+
+
+def test_a_dataset_with_nested_expressions_and_large_literals_tells_the_reduction_rules_apart(tmp_path):
+    cfg = DatasetConfig.from_dict(REDUCTION_DATASET)
+    table = read_split(generate_dataset(cfg, tmp_path)["test"])[0]
+    assert min(table.column("depth").to_pylist()) >= 2
+    rows = table.select(["prompt", "answer", "language"]).to_pylist()
+    wrong = {"reduce only when storing": [], "reduce literals first": []}
+    for row in rows:
+        program = PARSERS[row["language"]](row["prompt"])
+        assert interpret(program) == int(row["answer"])
+        wrong["reduce only when storing"].append(_wrong_interpret(program, reduce_operations=False, reduce_literals=False))
+        wrong["reduce literals first"].append(_wrong_interpret(program, reduce_operations=True, reduce_literals=True))
+    assert any(lit.value >= 100 for row in rows for lit in _literals(PARSERS[row["language"]](row["prompt"])))
+    for rule, answers in wrong.items():
+        differ = sum(a is None or a != int(row["answer"]) for a, row in zip(answers, rows)) / len(rows)
+        print(f"{rule}: {differ:.1%} of answers differ")
+        assert differ > 0.10, rule
+
+
+def _literals(program):
+    from thex.languages.program import BinOp, Lit
+
+    stack = [s.expr for s in program.statements]
+    while stack:
+        expr = stack.pop()
+        if isinstance(expr, Lit):
+            yield expr
+        elif isinstance(expr, BinOp):
+            stack += [expr.left, expr.right]

@@ -122,7 +122,90 @@ def test_gpu_config_has_16_blocks_and_the_paper_hybrids():
 
 @pytest.mark.parametrize("path", sorted((REPO / "config").rglob("*.yaml")), ids=lambda p: str(p.relative_to(REPO / "config")))
 def test_every_shipped_config_is_valid(path):
-    from thex.cli import load_yaml  # as the workflow reads it: duplicate keys are errors
+    from thex.config import load_yaml  # as the workflow reads it: duplicate keys are errors
 
     cfg = WorkflowConfig.from_dict(load_yaml(path))
     assert list(cfg.jobs())
+
+
+# --- the JSON schema, derived from the same classes -------------------------------------
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def schema_accepts(config: dict) -> bool:
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(SCHEMA), set_default=False)
+    except WorkflowError:
+        return False
+    return True
+
+
+def classes_accept(config: dict) -> bool:
+    try:
+        WorkflowConfig.from_dict(config)
+    except ConfigError:
+        return False
+    return True
+
+
+def test_committed_schema_is_the_one_generated_from_the_config_classes():
+    from thex.schema import workflow_schema_yaml
+
+    assert SCHEMA.read_text() == workflow_schema_yaml(), "run: python -m thex schema --out workflow/schemas/config.schema.yaml"
+
+
+def test_every_mixer_and_architecture_name_is_accepted_by_schema_and_classes():
+    from thex.models.architecture import MIXER_NAMES, UNIFORM_ALIASES
+
+    base = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+    for name in [*MIXER_NAMES, *UNIFORM_ALIASES, "thex-1", "thex-1+2"]:
+        config = {**base, "architectures": [name], "headline": {}}
+        assert schema_accepts(config) and classes_accept(config), name
+    for name in ["transformer", "thex-", "thex-1+", "mamba"]:
+        config = {**base, "architectures": [name], "headline": {}}
+        assert not schema_accepts(config) and not classes_accept(config), name
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("training", "lrr"), 1.0e-3),  # a misspelled key, at each level where keys are merged
+        (("model", "d_modle"), 32),
+        (("training_by_arch", "gpt2", "lrr"), 1.0e-3),
+        (("experiments", "globals", "data", "programs", "n_global"), 10),
+        (("experiments", "globals", "data", "splits", "train", "nn"), 10),
+        (("experiments", "globals", "conditions", "with_globals", "programs", "p_globl"), 0.5),
+        (("experiments", "globals", "training", "stepz"), 10),
+        (("training", "lr"), "fast"),  # a wrong type
+        (("training", "loss_on"), "prompt"),
+        (("model", "bias"), "yes"),
+        (("seeds",), [-1]),  # a value out of range
+        (("threads",), 0),
+        (("device",), "tpu"),
+        (("architectures",), []),
+        (("experiments", "globals", "conditions", "with_globals"), {"dataset": "globals"}),
+        (("headline", "globals", "reported", "mamba"), 0.5),
+    ],
+)
+def test_schema_and_classes_reject_the_same_mistakes(path, value):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert schema_accepts(config) and classes_accept(config)
+    target = config
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+    assert not classes_accept(config), path
+    assert not schema_accepts(config), path
+
+
+def test_numbers_in_exponent_notation_pass_both_checks():
+    # YAML 1.1 (PyYAML) reads 1e-3 and 4e6 as strings; both layers take them as numbers.
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["training"].update(yaml.safe_load("{lr: 1e-3, tokens: 4e6}"))
+    assert isinstance(config["training"]["lr"], str)
+    assert schema_accepts(config) and classes_accept(config)
+    assert WorkflowConfig.from_dict(config).run_config("globals").training.tokens == 4_000_000

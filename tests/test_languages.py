@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +12,7 @@ from thex.config import ConfigError
 from thex.languages import PARSERS, RENDERERS, ParseError, SemanticError, Semantics, interpret, listops, lola, meme
 from thex.languages.generate import ListOpsConfig, ListOpsGenerator, ProgramConfig, ProgramGenerator, World, derived_rng
 from thex.languages.program import OPERATORS, Assign, BinOp, Global, Lit, Program, Var, facts
-from thex.languages.syntax import KEYWORDS
+from thex.languages.syntax import GLOBAL_RE, KEYWORDS
 
 # ---------------------------------------------------------------------------------------
 # Round trips over arbitrary programs (hypothesis)
@@ -163,8 +165,13 @@ def test_generated_programs_agree_with_the_reference_implementations(knobs):
         assert row["globals_used"] == ",".join(expected["globals_used"])
         assert row["n_globals_used"] == len(expected["globals_used"])
         assert 0 <= row["answer"] < row["modulus"]
-        # Globals are used, never defined; a featured global is one the answer depends on.
-        assert all(isinstance(s.target, tuple) for s in program.statements)
+        # Globals are read, never assigned: no left-hand side is in a global's form, and every
+        # global the text reads is one of the world's. A featured global is one the answer
+        # depends on.
+        assert not re.search(rf"^(let )?{GLOBAL_RE} :?=", row["prompt"], re.M)
+        read = {tuple(name.lower().split("_")) for name in re.findall(rf"\b{GLOBAL_RE}\b", row["prompt"])}
+        assert read <= set(world.values) and (read or not cfg.n_globals or row["n_globals_used"] == 0)
+        assert {tuple(g.lower().split("_")) for g in row["globals_used"].split(",") if g} <= read
         if featured:
             assert world_name(world.names[featured[k]]) in row["globals_used"].split(",")
         # The same program in the other language has the same answer.

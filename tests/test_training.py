@@ -24,7 +24,9 @@ from thex.data import Batch, TokenizedSplit, masked_losses
 from thex.datasets import DatasetConfig, generate_dataset
 from thex.evaluation import evaluate_model, greedy_exact_match, score_split
 from thex.optim import AdamW
-from thex.training import RunConfig, TrainingError, load_model, train
+from thex.models.saved import ModelFileError, load_model
+from thex.run_config import RunConfig, TrainConfig
+from thex.training import TrainingError, train
 from thex.config import from_dict
 
 DATA = {
@@ -98,14 +100,14 @@ def test_training_reduces_the_loss_and_writes_its_outputs(trained):
 
 def test_token_budget_sets_the_steps(data_dir):
     split = TokenizedSplit.load(data_dir / "train.parquet")
-    cfg = from_dict(training.TrainConfig, {"steps": None, "tokens": 100_000, "batch_size": 16})
+    cfg = from_dict(TrainConfig, {"steps": None, "tokens": 100_000, "batch_size": 16})
     assert training.total_steps(cfg, split) == int(np.ceil(100_000 / (16 * split.lengths.mean())))
     with pytest.raises(ConfigError, match="exactly one budget"):
-        from_dict(training.TrainConfig, {"steps": 10, "tokens": 10})
+        from_dict(TrainConfig, {"steps": 10, "tokens": 10})
 
 
 def test_schedule_warms_up_then_decays():
-    cfg = from_dict(training.TrainConfig, {"steps": 100, "warmup_steps": 10, "min_lr_ratio": 0.1})
+    cfg = from_dict(TrainConfig, {"steps": 100, "warmup_steps": 10, "min_lr_ratio": 0.1})
     factors = [training.learning_rate_factor(s, 100, cfg) for s in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
@@ -204,13 +206,13 @@ def test_damaged_checkpoint_and_model_files_are_named(trained, data_dir, tmp_pat
     final = (trained / "model.safetensors").read_bytes()
     middle = len(final) // 2 // 4 * 4
     (broken / "model.safetensors").write_bytes(final[:middle] + np.full(16, 0.25, np.float32).tobytes() + final[middle + 64 :])
-    with pytest.raises(TrainingError, match=r"broken/model.safetensors: damaged \(its SHA-256 differs.*delete .*train_summary.json"):
+    with pytest.raises(ModelFileError, match=r"broken/model.safetensors: damaged \(its SHA-256 differs.*delete .*train_summary.json"):
         load_model(broken, torch.device("cpu"))
     sidecar = json.loads((trained / "model.json").read_text())
     sidecar.pop("weights_sha256")  # as saved by earlier versions: loading still reports a truncated file
     (broken / "model.json").write_text(json.dumps(sidecar))
     (broken / "model.safetensors").write_bytes(final[:-50])
-    with pytest.raises(TrainingError, match=r"broken/model.safetensors: cannot load the weights"):
+    with pytest.raises(ModelFileError, match=r"broken/model.safetensors: cannot load the weights"):
         load_model(broken, torch.device("cpu"))
 
 
@@ -256,14 +258,96 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(data_dir, tmp_path):
         assert torch.equal(x, y), name
 
 
-def test_stale_checkpoint_from_another_config_is_not_resumed(data_dir, tmp_path):
-    train(run_config(steps=4, checkpoint_every=2), data_dir, tmp_path, "gpt2", seed=0)
-    model = training.build_model(run_config().model_config(64), "gpt2")
+def test_stale_checkpoint_from_another_config_is_not_resumed(data_dir, tmp_path, capsys):
+    train(run_config(steps=4, checkpoint_every=2), data_dir, tmp_path / "clean", "gpt2", seed=0)
+    # A checkpoint "at step 2" of another run (seed 99) whose model has the same shapes (the
+    # clean run's final model): it would load, and resuming from it would end elsewhere.
+    out = tmp_path / "stale"
+    model, _ = load_model(tmp_path / "clean", torch.device("cpu"))
     training.save_checkpoint(
-        tmp_path / "checkpoints", model, AdamW(model.parameters()), {"step": 2, "tokens": 1, "wall_s": 0.0, "seed": 99}, []
+        out / "checkpoints", model, AdamW(model.parameters()), {"step": 2, "tokens": 1, "wall_s": 0.0, "seed": 99}, []
     )
-    summary = train(run_config(steps=4, checkpoint_every=2), data_dir, tmp_path, "gpt2", seed=0)
-    assert summary["steps"] == 4 and not (tmp_path / "checkpoints").exists()
+    summary = train(run_config(steps=4, checkpoint_every=2), data_dir, out, "gpt2", seed=0)
+    assert "made with a different configuration" in capsys.readouterr().err
+    assert summary["steps"] == 4 and not (out / "checkpoints").exists()
+    assert pq.read_table(out / "metrics.parquet").column("step").to_pylist() == [1, 2, 3, 4]
+    assert (out / "model.safetensors").read_bytes() == (tmp_path / "clean" / "model.safetensors").read_bytes()
+
+
+class _RecordingOptimizer:
+    """Stands in for AdamW in train_step: keeps the gradients it is asked to apply."""
+
+    def __init__(self, model):
+        self.model, self.grads = model, None
+
+    def zero_grad(self, set_to_none=True):
+        self.model.zero_grad(set_to_none=set_to_none)
+
+    def step(self):
+        self.grads = [p.grad.clone() for p in self.model.parameters()]
+
+
+def _reference_grads(model, batch, loss_name):
+    model.zero_grad(set_to_none=True)
+    loss_answer, loss_all = masked_losses(model(batch.inputs), batch)
+    (loss_answer if loss_name == "answer" else loss_all).backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("loss_on", ["answer", "all"])
+def test_train_step_optimises_the_chosen_loss_and_clips_the_gradient_norm(data_dir, loss_on):
+    torch.manual_seed(0)
+    model = training.build_model(run_config().model_config(64), "gpt2")
+    split = TokenizedSplit.load(data_dir / "train.parquet", "train")
+    batch = split.batch(np.arange(8))
+    expected = _reference_grads(model, batch, loss_on)
+    other = _reference_grads(model, batch, "all" if loss_on == "answer" else "answer")
+    norm = torch.sqrt(sum((g**2).sum() for g in expected))
+
+    unclipped = _RecordingOptimizer(model)
+    cfg = run_config(loss_on=loss_on, grad_clip=0.0).training
+    losses = training.train_step(model, model, unclipped, batch, cfg, torch.device("cpu"), "test")
+    assert all(torch.allclose(g, e) for g, e in zip(unclipped.grads, expected))
+    assert not all(torch.allclose(g, o) for g, o in zip(unclipped.grads, other))
+    assert losses == pytest.approx([x.item() for x in masked_losses(model(batch.inputs), batch)])
+
+    clipped = _RecordingOptimizer(model)
+    cfg = run_config(loss_on=loss_on, grad_clip=float(norm) / 4).training
+    training.train_step(model, model, clipped, batch, cfg, torch.device("cpu"), "test")
+    assert torch.sqrt(sum((g**2).sum() for g in clipped.grads)) == pytest.approx(float(norm) / 4, rel=1e-4)
+    assert all(torch.allclose(g, e / 4, atol=1e-6) for g, e in zip(clipped.grads, expected))  # same direction
+
+
+def test_deterministic_false_turns_deterministic_algorithms_off(data_dir, tmp_path):
+    try:
+        summary = train(run_config(steps=2, deterministic=False), data_dir, tmp_path, "hyena", seed=0)
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert summary["steps"] == 2
+        assert json.loads((tmp_path / "model.json").read_text())["train_config"]["deterministic"] is False
+        train(run_config(steps=2), data_dir, tmp_path / "on", "hyena", seed=0)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_compile_trains_through_torch_compile_to_the_same_model(data_dir, tmp_path, monkeypatch):
+    # Dynamo traces the model for real; the "eager" backend skips code generation (a C
+    # compiler and minutes on CPU), which is torch's to test, not ours.
+    compiled = []
+    real_compile = torch.compile
+
+    def compile_eagerly(model, **kwargs):
+        compiled.append(model)
+        return real_compile(model, backend="eager")
+
+    monkeypatch.setattr(training.torch, "compile", compile_eagerly)
+    train(run_config(steps=3, compile=True), data_dir, tmp_path / "compiled", "thex-2", seed=0)
+    assert len(compiled) == 1
+    monkeypatch.undo()
+    train(run_config(steps=3), data_dir, tmp_path / "plain", "thex-2", seed=0)
+    with_compile = pq.read_table(tmp_path / "compiled" / "metrics.parquet").column("loss_all").to_pylist()
+    without = pq.read_table(tmp_path / "plain" / "metrics.parquet").column("loss_all").to_pylist()
+    assert with_compile == pytest.approx(without, rel=1e-4)
 
 
 def test_model_max_len_must_cover_the_data():

@@ -378,39 +378,3 @@ def write_tables(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, hea
         write_text(out_dir / f"{name}.md", to_markdown(frame, title, note))
         written += [out_dir / f"{name}.csv", out_dir / f"{name}.md"]
     return written
-
-
-# ---------------------------------------------------------------------------------------
-# Command line
-
-
-def cli_collect(argv: list[str]) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m thex collect", description="Gather run results into a summary directory.")
-    parser.add_argument("--runs", nargs="+", required=True, help="run directories .../EXPERIMENT/CONDITION/ARCH/seedN")
-    parser.add_argument("--data", nargs="*", default=[], metavar="EXPERIMENT/CONDITION=DIR", help="dataset directories")
-    parser.add_argument("--out-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    data_dirs = dict(item.split("=", 1) for item in args.data)
-    collect(args.runs, data_dirs, args.out_dir)
-    print(f"collected {len(args.runs)} runs into {args.out_dir}")
-    return 0
-
-
-def cli_tables(argv: list[str]) -> int:
-    import argparse
-
-    from thex.cli import load_config_source
-    from thex.config import from_dict
-
-    parser = argparse.ArgumentParser(prog="python -m thex tables", description="Comparison tables from a results summary.")
-    parser.add_argument("--summary-dir", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--headline", default="{}", help="JSON (or a YAML file) of the config's `headline` section")
-    args = parser.parse_args(argv)
-    raw = load_config_source(args.headline)
-    headline = {name: from_dict(Headline, spec, f"headline.{name}") for name, spec in (raw or {}).items()}
-    written = write_tables(args.summary_dir, args.out_dir, headline)
-    print(f"wrote {len(written)} table files to {args.out_dir}")
-    return 0

@@ -1,4 +1,11 @@
-"""Commands for datasets and programs: `generate` and `interpret` (see `python -m thex`)."""
+"""The command line: `python -m thex COMMAND ...` (or the `thex` console script).
+
+Every command's argument parsing is here; the work is in the library modules, imported by
+each command when it runs, so that `tables` and `plots` never import torch and each
+workflow stage depends on the code its command runs (thex/codedeps.py reads the imports
+inside each `cli_<command>`). User errors (ThexError, OSError) become one line on stderr
+and exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -9,51 +16,41 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from thex.config import ConfigError, load_config_source
+from thex.errors import ThexError
 
-from thex.config import ConfigError
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, but a key given twice in one mapping is an error: PyYAML keeps
-    the last value silently, so `steps: 12` followed by `steps: 5` would run 5 steps."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise ConfigError(f"line {line}: duplicate key {key!r} (first given on line {seen[key]})")
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
+# command -> one-line help; the command runs cli_<command>(argv)
+COMMANDS = {
+    "generate": "write a dataset's splits to Parquet from a dataset config",
+    "interpret": "parse and run a LoLa/MeMe/ListOps program, print its answer",
+    "train": "train (or resume) one model on a dataset",
+    "evaluate": "score a trained model on a dataset's evaluation splits",
+    "collect": "gather run results into a summary directory",
+    "tables": "comparison tables (CSV, Markdown) from a results summary",
+    "plots": "the figures (PNG, SVG) from a results summary",
+    "schema": "the workflow config's JSON schema, from the config classes",
+}
 
 
-def load_yaml(path: str | os.PathLike) -> Any:
-    """A YAML file's content; errors name the file (and the line, for syntax errors and
-    duplicate keys)."""
-    path = Path(path)
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
+        print("usage: python -m thex COMMAND [options]\n\ncommands:\n" + "\n".join(lines), file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        return globals()[f"cli_{argv[0]}"](argv[1:]) or 0
+    except ThexError as err:
+        print(f"thex {argv[0]}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the machine, not the code: a folder that cannot be written, a full disk
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"thex {argv[0]}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
 
 
-def load_config_source(value: str) -> Any:
-    """A config given on the command line: inline JSON (as the workflow passes it) or a
-    YAML/JSON file."""
-    if value.lstrip().startswith("{"):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"inline JSON config is not valid JSON ({err})") from None
-    return load_yaml(value)
+# ---------------------------------------------------------------------------------------
+# Datasets and programs
 
 
 def cli_generate(argv: list[str]) -> int:
@@ -162,3 +159,130 @@ def _deep(compute, program: str):
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+# ---------------------------------------------------------------------------------------
+# Training and evaluation
+
+
+def cli_train(argv: list[str]) -> int:
+    from thex.devices import resolve_device, set_threads
+    from thex.run_config import RunConfig
+    from thex.training import train
+
+    parser = argparse.ArgumentParser(prog="python -m thex train", description="Train (or resume) one model.")
+    parser.add_argument("--config", required=True, help="run config: a YAML/JSON file or inline JSON {model:, training:}")
+    parser.add_argument("--data-dir", type=Path, required=True, help="dataset directory with train.parquet (+ valid)")
+    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--arch", required=True, help="gpt2, hyena, thex-N, thex-N+M, ...")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--experiment", default="")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, or 'claim'")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    run = RunConfig.load(args.config)
+    summary = train(
+        run, args.data_dir, args.out_dir, args.arch, args.seed, args.experiment, resolve_device(args.device), not args.quiet
+    )
+    print(
+        f"{args.arch} seed {args.seed}: {summary['steps']} steps, {summary['train_tokens']:,} tokens, "
+        f"{summary['tokens_per_s']:,.0f} tokens/s, final answer loss {summary['final_loss_answer']:.4f}"
+    )
+    return 0
+
+
+def cli_evaluate(argv: list[str]) -> int:
+    from thex.devices import resolve_device, set_threads
+    from thex.evaluation import evaluate_model, write_results
+    from thex.models.saved import load_model
+
+    parser = argparse.ArgumentParser(
+        prog="python -m thex evaluate",
+        description="Score a trained model on every evaluation split of a dataset (exact match in one pass).",
+    )
+    parser.add_argument("--model-dir", type=Path, required=True, help="a training output directory")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="Parquet file: one row per sample")
+    parser.add_argument("--summary", type=Path, required=True, help="JSON summary")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--max-tokens", type=int, default=16384, help="padded tokens per batch")
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    model, _ = load_model(args.model_dir, device)
+    table, summary = evaluate_model(model, args.data_dir, device, args.max_tokens)
+    train_summary = json.loads((args.model_dir / "train_summary.json").read_text())
+    summary = {**train_summary, **summary, "device": str(device)}
+    write_results(table, summary, args.out, args.summary)
+    for name, stats in summary["splits"].items():
+        print(f"{name}: exact match {stats['exact_match']:.3f} on {stats['n']} samples")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# Results: summary, tables, figures (no torch)
+
+
+def cli_collect(argv: list[str]) -> int:
+    from thex.aggregate import collect
+
+    parser = argparse.ArgumentParser(prog="python -m thex collect", description="Gather run results into a summary directory.")
+    parser.add_argument("--runs", nargs="+", required=True, help="run directories .../EXPERIMENT/CONDITION/ARCH/seedN")
+    parser.add_argument("--data", nargs="*", default=[], metavar="EXPERIMENT/CONDITION=DIR", help="dataset directories")
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    data_dirs = dict(item.split("=", 1) for item in args.data)
+    collect(args.runs, data_dirs, args.out_dir)
+    print(f"collected {len(args.runs)} runs into {args.out_dir}")
+    return 0
+
+
+def cli_tables(argv: list[str]) -> int:
+    from thex.aggregate import write_tables
+    from thex.config import from_dict
+    from thex.experiments import Headline
+
+    parser = argparse.ArgumentParser(prog="python -m thex tables", description="Comparison tables from a results summary.")
+    parser.add_argument("--summary-dir", type=Path, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--headline", default="{}", help="JSON (or a YAML file) of the config's `headline` section")
+    args = parser.parse_args(argv)
+    raw = load_config_source(args.headline)
+    headline = {name: from_dict(Headline, spec, f"headline.{name}") for name, spec in (raw or {}).items()}
+    written = write_tables(args.summary_dir, args.out_dir, headline)
+    print(f"wrote {len(written)} table files to {args.out_dir}")
+    return 0
+
+
+def cli_plots(argv: list[str]) -> int:
+    from thex.plots import write_figures
+
+    parser = argparse.ArgumentParser(prog="python -m thex plots", description="The figures from a results summary.")
+    parser.add_argument("--summary-dir", type=Path, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    written = write_figures(args.summary_dir, args.out_dir)
+    print(f"wrote {len(written)} figure files to {args.out_dir}")
+    return 0
+
+
+def cli_schema(argv: list[str]) -> int:
+    from thex.schema import workflow_schema_yaml
+
+    parser = argparse.ArgumentParser(
+        prog="python -m thex schema",
+        description="Print (or write) the workflow config's JSON schema as YAML, derived from the config classes.",
+    )
+    parser.add_argument("--out", type=Path, help="write here (workflow/schemas/config.schema.yaml) instead of stdout")
+    args = parser.parse_args(argv)
+    text = workflow_schema_yaml()
+    if args.out is None:
+        print(text, end="")
+    else:
+        from thex.io import write_text
+
+        write_text(args.out, text)
+    return 0

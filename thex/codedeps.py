@@ -28,16 +28,17 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-def _imported_modules(path: Path, module: str) -> set[str]:
-    """Package modules that `path` imports, including parent packages (which run first)."""
+def _import_names(nodes, module: str, is_package: bool) -> set[str]:
+    """Package modules named by the import statements among `nodes`, with their parent
+    packages (which run first)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in nodes:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # relative: `from . import x` in thex/models/lm.py means thex.models
-                package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+                package = module.split(".") if is_package else module.split(".")[:-1]
                 package = package[: len(package) - (node.level - 1)]
                 base = ".".join(package + ([base] if base else []))
             # `from thex import tokenizer` imports a module; `from thex.x import f` a name.
@@ -51,9 +52,45 @@ def _imported_modules(path: Path, module: str) -> set[str]:
     return {name for name in found if _module_file(name) is not None}
 
 
-def module_closure(entry_modules: list[str]) -> list[Path]:
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
+def _imported_modules(path: Path, module: str) -> set[str]:
+    """Package modules that `path` imports anywhere (also inside functions)."""
+    return _import_names(ast.walk(_parse(path)), module, path.name == "__init__.py")
+
+
+def _top_level_nodes(tree: ast.AST):
+    """Every node outside function bodies: what importing the module runs."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+
+def command_modules(command: str) -> set[str]:
+    """Package modules that `python -m thex COMMAND` imports: those thex/cli.py imports at
+    its top, and those imported inside `cli_<command>` and the cli.py functions it calls."""
+    tree = _parse(PACKAGE_DIR / "cli.py")
+    functions = {node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    nodes, todo, seen = list(_top_level_nodes(tree)), [f"cli_{command}"], set()
+    if todo[0] not in functions:
+        raise ValueError(f"thex/cli.py has no function cli_{command}")
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        body = list(ast.walk(functions[name]))
+        nodes += body
+        todo += [n.id for n in body if isinstance(n, ast.Name) and n.id in functions and n.id not in seen]
+    return _import_names(nodes, "thex.cli", False) | {"thex.cli"}
+
+
+def module_closure(entry_modules: list[str], followed: set[str] | None = None) -> list[Path]:
     """Every package file that importing `entry_modules` can run, and the data files those
-    modules read, sorted."""
+    modules read, sorted. Modules in `followed` count, but their imports are not followed
+    (the caller has chosen which of them count)."""
     seen: set[str] = set()
     todo = ["thex", *entry_modules]
     while todo:
@@ -64,24 +101,26 @@ def module_closure(entry_modules: list[str]) -> list[Path]:
         path = _module_file(module)
         if path is None:
             raise ValueError(f"{module}: no such module in {PACKAGE_DIR}")
-        todo.extend(_imported_modules(path, module) - seen)
+        if module not in (followed or set()):
+            todo.extend(_imported_modules(path, module) - seen)
     files = {_module_file(m) for m in seen}
     files.update(PACKAGE_DIR / data for m in seen for data in DATA_FILES.get(m, []))
     return sorted(files)  # type: ignore[arg-type]
 
 
-# The command each workflow stage runs (python -m thex COMMAND), by the module that holds it.
-STAGE_MODULES = {
-    "data": ["thex.__main__", "thex.cli"],
-    "train": ["thex.__main__", "thex.training"],
-    "evaluate": ["thex.__main__", "thex.evaluation"],
-    "collect": ["thex.__main__", "thex.aggregate"],
-    "tables": ["thex.__main__", "thex.aggregate"],
-    "plots": ["thex.__main__", "thex.plots"],
+# The command each workflow stage runs: python -m thex COMMAND.
+STAGE_COMMANDS = {
+    "data": "generate",
+    "train": "train",
+    "evaluate": "evaluate",
+    "collect": "collect",
+    "tables": "tables",
+    "plots": "plots",
 }
 
 
 @functools.cache
 def stage_files(stage: str) -> tuple[Path, ...]:
     """Cached: every rule of a stage (one generate rule per dataset) asks while Snakemake parses."""
-    return tuple(module_closure(STAGE_MODULES[stage]))
+    entry = command_modules(STAGE_COMMANDS[stage])
+    return tuple(module_closure(["thex.__main__", *entry], followed={"thex.cli"}))

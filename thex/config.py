@@ -1,20 +1,27 @@
 """Typed configuration objects built from plain dicts (YAML/JSON), strictly.
 
-Every config in the package is a frozen dataclass. `from_dict` builds one from a mapping
-and rejects unknown keys (naming the key, where it was found, and the valid keys) and
-values of the wrong type, so a misspelled knob is an error rather than a silent default.
+Every config in the package is a frozen dataclass, its one definition. `from_dict` builds
+one from a mapping and rejects unknown keys (naming the key, where it was found, and the
+valid keys) and values of the wrong type, so a misspelled knob is an error rather than a
+silent default; `thex.schema` derives the workflow's JSON schema from the same classes.
+`load_yaml` reads a config file, rejecting a key given twice.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import dataclasses
-import math
-import re
 import difflib
+import json
+import math
+import os
+import re
 import types
 import typing
+from pathlib import Path
 from typing import Any, Mapping, TypeVar
+
+import yaml
 
 from thex.errors import ThexError
 
@@ -141,3 +148,74 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     raise TypeError(f"config type {tp} at {where} is not supported")  # a bug in a config class
+
+
+# ---------------------------------------------------------------------------------------
+# Annotations that only the JSON schema reads (thex/schema.py); `from_dict` ignores them
+
+
+@dataclasses.dataclass(frozen=True)
+class Overrides:
+    """`Annotated[Mapping[str, Any], Overrides(Cls)]`: keys of `Cls` that are deep-merged
+    onto a base config before `Cls` is built, so any subset of its keys, at every depth.
+    With several classes, the keys of all of them, in one mapping."""
+
+    classes: tuple[type, ...]
+    exclude: tuple[str, ...] = ()  # keys set by the code, not by configs
+
+    def __init__(self, *classes: type, exclude: tuple[str, ...] = ()):
+        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "exclude", exclude)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes Annotated metadata
+class Schema:
+    """`Annotated[T, Schema({"minimum": 1})]`: JSON-schema keywords added to T's schema."""
+
+    keywords: Mapping[str, Any]
+
+
+# ---------------------------------------------------------------------------------------
+# Reading config files
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error: PyYAML keeps
+    the last value silently, so `steps: 12` followed by `steps: 5` would run 5 steps."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"line {line}: duplicate key {key!r} (first given on line {seen[key]})")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file's content; errors name the file (and the line, for syntax errors and
+    duplicate keys)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def load_config_source(value: str) -> Any:
+    """A config given on the command line: inline JSON (as the workflow passes it) or a
+    YAML/JSON file."""
+    if value.lstrip().startswith("{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"inline JSON config is not valid JSON ({err})") from None
+    return load_yaml(value)

@@ -20,14 +20,14 @@ import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Annotated, Any, Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import thex
-from thex.config import ConfigError, from_dict, replace, to_dict
+from thex.config import ConfigError, Overrides, from_dict, replace, to_dict
 from thex.errors import ThexError
 from thex.io import atomic_path, progress_bar
 from thex.languages import PARSERS, RENDERERS
@@ -96,7 +96,14 @@ class SplitConfig:
     n: int | None = None  # number of samples (or set by exposures)
     exposures: int | None = None  # programs featuring each global: n = n_globals * exposures
     disjoint_from_train: bool = True  # no program of this split appears in the train split
-    overrides: Mapping[str, Any] = field(default_factory=dict)  # generator knobs for this split
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # generator knobs for this split (set by split())
+
+
+# What a split's mapping may hold (the JSON schema reads these; `split()` checks them):
+# its SplitConfig keys beside the generator knobs it overrides, except those that fix the
+# world of globals and the semantics, which all splits share.
+ProgramSplit = Annotated[Mapping[str, Any], Overrides(SplitConfig, ProgramConfig, exclude=("overrides", *WORLD_KNOBS))]
+ListOpsSplit = Annotated[Mapping[str, Any], Overrides(SplitConfig, ListOpsConfig, exclude=("overrides",))]
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,8 @@ class DatasetConfig:
     seed: int = 0
     programs: ProgramConfig | None = None
     listops: ListOpsConfig | None = None
-    splits: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"train": {"n": 1000}, "test": {"n": 200}})
+    # a split: its SplitConfig keys and the generator knobs it overrides, side by side
+    splits: Mapping[str, ProgramSplit | ListOpsSplit] = field(default_factory=lambda: {"train": {"n": 1000}, "test": {"n": 200}})
     chunk_size: int = 4096  # samples per random stream; part of what fixes the content
 
     def __post_init__(self) -> None:

@@ -9,10 +9,8 @@ So exact match needs one batched forward pass instead of one pass per generated 
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +21,7 @@ import torch
 from thex import tokenizer
 from thex.data import TokenizedSplit, evaluation_splits
 from thex.io import atomic_path, write_json
-from thex.models import autocast
+from thex.models.lm import autocast
 
 # Dataset columns that are not carried into the results (the text itself).
 _TEXT_COLUMNS = ("prompt", "answer")
@@ -121,32 +119,3 @@ def write_results(table: pa.Table, summary: dict[str, Any], out: str | os.PathLi
     with atomic_path(out) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     write_json(summary_out, summary)
-
-
-def cli_evaluate(argv: list[str]) -> int:
-    import argparse
-
-    from thex.training import load_model, resolve_device, set_threads
-
-    parser = argparse.ArgumentParser(
-        prog="python -m thex evaluate",
-        description="Score a trained model on every evaluation split of a dataset (exact match in one pass).",
-    )
-    parser.add_argument("--model-dir", type=Path, required=True, help="a training output directory")
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="Parquet file: one row per sample")
-    parser.add_argument("--summary", type=Path, required=True, help="JSON summary")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--max-tokens", type=int, default=16384, help="padded tokens per batch")
-    args = parser.parse_args(argv)
-    set_threads(args.threads)
-    device = resolve_device(args.device)
-    model, sidecar = load_model(args.model_dir, device)
-    table, summary = evaluate_model(model, args.data_dir, device, args.max_tokens)
-    train_summary = json.loads((args.model_dir / "train_summary.json").read_text())
-    summary = {**train_summary, **summary, "device": str(device)}
-    write_results(table, summary, args.out, args.summary)
-    for name, stats in summary["splits"].items():
-        print(f"{name}: exact match {stats['exact_match']:.3f} on {stats['n']} samples")
-    return 0

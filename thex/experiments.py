@@ -20,16 +20,38 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Annotated, Any, Iterator, Mapping
 
-from thex.config import ConfigError, from_dict
+from thex.config import ConfigError, Overrides, Schema, from_dict
 from thex.datasets import DatasetConfig
-from thex.models import parse_architecture
-from thex.training import RunConfig
+from thex.models import ModelConfig, parse_architecture
+from thex.models.architecture import NAME_PATTERN
+from thex.run_config import RunConfig, TrainConfig
 
 # The eight experiment groups of the study (SPEC section 4); each config names its own.
 KNOWN_EXPERIMENTS = ("memorization", "globals", "length", "operators", "multilang", "latent_types", "listops", "placement")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+FAMILIES = ("gpt2", "hyena", "thex")  # the paper's three model families
+
+# Types whose JSON schema (thex/schema.py) says more than their Python type
+Architecture = Annotated[str, Schema({"pattern": NAME_PATTERN})]
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?|claim)$")
+AT_LEAST = {n: Schema({"minimum": n}) for n in (0, 1, 100)}
+Seed = Annotated[int, AT_LEAST[0]]
+Architectures = Annotated[tuple[Architecture, ...], Schema({"minItems": 1})]
+Seeds = Annotated[tuple[Seed, ...], Schema({"minItems": 1})]
+Named = Schema({"propertyNames": {"pattern": NAME_RE.pattern}, "minProperties": 1})
+ModelOverrides = Annotated[Mapping[str, Any], Overrides(ModelConfig, exclude=("vocab_size",))]
+TrainOverrides = Annotated[Mapping[str, Any], Overrides(TrainConfig)]
+DatasetOverrides = Annotated[Mapping[str, Any], Overrides(DatasetConfig)]
+
+
+@dataclass(frozen=True)
+class DatasetReference:
+    """A condition that reuses another condition's dataset: `{dataset: experiment/condition}`."""
+
+    dataset: Annotated[str, Schema({"pattern": "^[^/]+/[^/]+$"})]
 
 
 @dataclass(frozen=True)
@@ -38,49 +60,75 @@ class Headline:
 
     experiment: str
     condition: str
-    thex: str  # the THEX variant standing for the paper's (THEX-12 / THEX-13 on 16 blocks)
-    reported: Mapping[str, float] = field(default_factory=dict)  # author-reported EM: gpt2, hyena, thex
+    thex: Annotated[str, Schema({"pattern": r"^thex-[0-9]+(\+[0-9]+)*$"})]  # the THEX variant standing for the paper's (THEX-12 / THEX-13 on 16 blocks)
+    # author-reported exact match of each family
+    reported: Annotated[Mapping[str, float], Schema({"propertyNames": {"enum": list(FAMILIES)}})] = field(default_factory=dict)
     split: str | None = None  # one evaluation split, or the mean over all of them
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.reported) - set(FAMILIES))
+        if unknown:
+            raise ConfigError(f"reported.{unknown[0]}: reported exact match is given for {', '.join(FAMILIES)}")
+        if not re.fullmatch(r"thex-[0-9]+(\+[0-9]+)*", self.thex):
+            raise ConfigError(f"thex: {self.thex!r} is not a THEX variant (thex-I or thex-I+J+...)")
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
+    """An experiment: a base dataset config and named conditions (overrides of it, or
+    another condition's dataset), trained with every architecture and seed."""
+
     description: str = ""
-    data: Mapping[str, Any] = field(default_factory=dict)
-    conditions: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"base": {}})
-    architectures: tuple[str, ...] | None = None  # default: the top-level list
-    seeds: tuple[int, ...] | None = None  # default: the top-level list
-    model: Mapping[str, Any] = field(default_factory=dict)  # overrides of the top-level model
-    training: Mapping[str, Any] = field(default_factory=dict)  # overrides of the top-level training
+    data: DatasetOverrides = field(default_factory=dict)
+    conditions: Annotated[Mapping[str, DatasetOverrides | DatasetReference | None], Named] = field(
+        default_factory=lambda: {"base": {}}
+    )
+    architectures: Architectures | None = None  # default: the top-level list
+    seeds: Seeds | None = None  # default: the top-level list
+    model: ModelOverrides = field(default_factory=dict)  # overrides of the top-level model
+    training: TrainOverrides = field(default_factory=dict)  # overrides of the top-level training
 
 
 @dataclass(frozen=True)
 class WorkflowConfig:
+    """The workflow config (config/*.yaml): experiments, architectures, seeds, and how jobs run."""
+
     results: str = "results"
-    seeds: tuple[int, ...] = (0, 1)
-    architectures: tuple[str, ...] = ("gpt2", "hyena")
-    model: Mapping[str, Any] = field(default_factory=dict)
-    training: Mapping[str, Any] = field(default_factory=dict)
+    seeds: Seeds = (0, 1)
+    architectures: Architectures = ("gpt2", "hyena")
+    model: ModelOverrides = field(default_factory=dict)
+    training: TrainOverrides = field(default_factory=dict)
     # Training overrides per architecture, e.g. {gpt2: {lr: 1.0e-3}, hyena: {lr: 1.0e-2}}:
     # the best learning rate differs by architecture (docs/calibration.md). A key is an
     # architecture name or a family (gpt2, hyena, thex: every thex-N); the name wins.
-    training_by_arch: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    device: str = "auto"  # auto | cpu | cuda | claim (one free GPU of several, see thex.gpus)
-    gpus: int = 0  # GPUs per machine for training jobs (0: CPU); jobs then ask for resources gpu=1
-    threads: int = 1  # torch threads per training job
-    mem_mb: int = 2000  # memory per training job
-    runtime: int = 60  # minutes per training job (cluster time limit)
-    workers: int = 2  # generator processes per dataset job
+    training_by_arch: Mapping[str, TrainOverrides] = field(default_factory=dict)
+    # auto | cpu | cuda | cuda:N | claim (one free GPU of several, see thex.devices)
+    device: Annotated[str, Schema({"pattern": DEVICE_RE.pattern})] = "auto"
+    gpus: Annotated[int, AT_LEAST[0]] = 0  # GPUs per machine for training jobs (0: CPU); jobs then ask for resources gpu=1
+    threads: Annotated[int, AT_LEAST[1]] = 1  # torch threads per training job
+    mem_mb: Annotated[int, AT_LEAST[100]] = 2000  # memory per training job
+    runtime: Annotated[int, AT_LEAST[1]] = 60  # minutes per training job (cluster time limit)
+    workers: Annotated[int, AT_LEAST[1]] = 2  # generator processes per dataset job
     summary_dir: str = ""  # where the collected results are (default: {results}/summary)
     regenerate: bool = False  # tables/figures/report from summary_dir only; no data, training
     headline: Mapping[str, Headline] = field(default_factory=dict)
-    experiments: Mapping[str, ExperimentConfig] = field(default_factory=dict)
+    experiments: Annotated[Mapping[str, ExperimentConfig], Named] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.experiments:
             raise ConfigError("experiments: at least one experiment is needed")
-        if self.gpus < 0 or self.threads < 1 or self.workers < 1:
-            raise ConfigError("gpus must be >= 0, threads and workers >= 1")
+        for key, lowest in (("gpus", 0), ("threads", 1), ("mem_mb", 100), ("runtime", 1), ("workers", 1)):
+            if getattr(self, key) < lowest:
+                raise ConfigError(f"{key}: must be >= {lowest}, got {getattr(self, key)}")
+        if not DEVICE_RE.match(self.device):
+            raise ConfigError(f"device: {self.device!r} is not auto, cpu, cuda, cuda:N or claim")
+        for where, archs, seeds in [("", self.architectures, self.seeds)] + [
+            (f"experiments.{name}.", e.architectures, e.seeds) for name, e in self.experiments.items()
+        ]:
+            if archs is not None and not archs:
+                raise ConfigError(f"{where}architectures: at least one is needed")
+            if seeds is not None and (not seeds or min(seeds) < 0):
+                raise ConfigError(f"{where}seeds: at least one is needed, each >= 0")
         for name, experiment in self.experiments.items():
             if not NAME_RE.match(name):
                 raise ConfigError(f"experiments.{name}: names are letters, digits, '_', '.', '-'")

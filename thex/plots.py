@@ -333,15 +333,3 @@ def write_figures(summary_dir: str | os.PathLike, out_dir: str | os.PathLike) ->
             written.append(out_dir / f"{name}.{suffix}")
         plt.close(fig)
     return written
-
-
-def cli_plots(argv: list[str]) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m thex plots", description="The figures from a results summary.")
-    parser.add_argument("--summary-dir", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    written = write_figures(args.summary_dir, args.out_dir)
-    print(f"wrote {len(written)} figure files to {args.out_dir}")
-    return 0

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,109 +33,23 @@ from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
 
 import thex
-from thex import tokenizer
-from thex.config import ConfigError, from_dict, to_dict
+from thex.config import ConfigError, to_dict
 from thex.data import TokenizedSplit, dataset_splits, masked_losses
 from thex.datasets import read_metadata
+from thex.devices import resolve_device, set_determinism
 from thex.errors import ThexError
 from thex.evaluation import score_split
 from thex.io import atomic_path, progress_bar, sha256_file, write_json, write_text
-from thex.models import ModelConfig, autocast, build_model, count_parameters, flops_per_token
+from thex.models.config import ModelConfig
+from thex.models.flops import flops_per_token
+from thex.models.lm import autocast, build_model, count_parameters
+from thex.models.saved import save_model, write_safetensors
 from thex.optim import AdamW
+from thex.run_config import RunConfig, TrainConfig
 
 
 class TrainingError(ThexError):
     """Training cannot go on (a non-finite loss, a damaged checkpoint, ...)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int | None = 1000  # optimizer steps; or give `tokens` instead (and steps: null)
-    tokens: int | None = None  # a token budget, turned into steps from the mean train length
-    batch_size: int = 32
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    filter_lr: float | None = None  # Hyena filter group (default: lr)
-    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    loss_on: Literal["answer", "all"] = "answer"  # what is optimised; both are logged
-    # by_length: batches of samples of similar length (BatchOrder): padding fell from 45% to
-    # 1% of the computed positions (python -m thex.bench train); random: uniform batches
-    batching: Literal["by_length", "random"] = "by_length"
-    eval_every: int = 0  # validation exact match every so many steps (0: at the end only)
-    eval_samples: int = 256  # validation samples scored (the first ones of the valid split)
-    checkpoint_every: int = 100  # steps between checkpoints
-    deterministic: bool = True  # torch deterministic algorithms (exact resume on CPU)
-    compile: bool = False  # torch.compile the model
-
-    def __post_init__(self) -> None:
-        if (self.steps is None) == (self.tokens is None):
-            raise ConfigError("give exactly one budget: steps or tokens (set the other to null)")
-        for key in ("steps", "tokens", "batch_size", "checkpoint_every", "eval_samples"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                raise ConfigError(f"{key}: must be >= 1, got {value}")
-        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1 or self.warmup_steps < 0 or self.eval_every < 0:
-            raise ConfigError("lr must be > 0, min_lr_ratio in [0, 1], warmup_steps and eval_every >= 0")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What one training job needs besides its data: the model (without vocab_size, set by
-    the tokenizer, and with max_len optional: by default the longest sequence of the
-    dataset's splits) and the training settings."""
-
-    model: Mapping[str, Any] = field(default_factory=dict)
-    training: TrainConfig = field(default_factory=TrainConfig)
-
-    def model_config(self, data_max_len: int) -> ModelConfig:
-        model = dict(self.model)
-        if "vocab_size" in model:
-            raise ConfigError("model.vocab_size: set by the tokenizer, leave it out")
-        max_len = model.pop("max_len", None) or data_max_len
-        if max_len < data_max_len:
-            raise ConfigError(f"model.max_len: {max_len} is shorter than the dataset's longest sequence, {data_max_len}")
-        return from_dict(ModelConfig, {**model, "vocab_size": tokenizer.VOCAB_SIZE, "max_len": max_len}, "model")
-
-
-# ---------------------------------------------------------------------------------------
-# Device, threads, determinism
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto`: CUDA when present, else CPU; `claim`: a free GPU of several (thex.gpus)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "claim":
-        from thex.gpus import claim
-
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        return torch.device("cuda", claim(count))
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r}: CUDA is not available on this machine")
-    return device
-
-
-def set_threads(threads: int | None) -> None:
-    if threads:
-        torch.set_num_threads(threads)
-
-
-def _set_determinism(enabled: bool, device: torch.device, compiled: bool) -> None:
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    warn_only = device.type == "cuda"
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if compiled or setter is None:
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
-    else:
-        # The public function also sets a torch.compile option, importing the whole
-        # compiler stack to do so: 3 s of every job's start on a laptop CPU. Without
-        # compile the flag below is all it changes.
-        setter(enabled, warn_only=warn_only)
 
 
 # ---------------------------------------------------------------------------------------
@@ -227,14 +141,6 @@ def _metrics_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=METRICS_SCHEMA)
 
 
-def _write_safetensors(save, what, path: Path) -> None:
-    """safetensors' save_file / save_model, whose write errors (a full disk) are not OSErrors."""
-    try:
-        save(what, str(path))
-    except SafetensorError as err:
-        raise TrainingError(f"{path}: cannot write ({err})") from None
-
-
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.parquet")  # checksummed in state.json
 
 
@@ -243,7 +149,7 @@ def save_checkpoint(ckpt_dir: Path, model, optimizer, state: dict[str, Any], met
     tmp_dir = ckpt_dir / f".{step_dir.name}.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
-    _write_safetensors(save_weights, model, tmp_dir / "model.safetensors")
+    write_safetensors(save_weights, model, tmp_dir / "model.safetensors")
     opt_state = optimizer.state_dict()
     tensors = {"rng.cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -252,7 +158,7 @@ def save_checkpoint(ckpt_dir: Path, model, optimizer, state: dict[str, Any], met
     for index, per_param in opt_state["state"].items():
         for key, value in per_param.items():
             tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous()
-    _write_safetensors(save_file, tensors, tmp_dir / "optimizer.safetensors")
+    write_safetensors(save_file, tensors, tmp_dir / "optimizer.safetensors")
     groups = [{k: v for k, v in g.items() if k != "params"} | {"n_params": len(g["params"])} for g in opt_state["param_groups"]]
     pq.write_table(_metrics_table(metrics), tmp_dir / "metrics.parquet")
     # Checksums of the binary files, verified at load: a damaged checkpoint must not resume
@@ -318,47 +224,75 @@ def load_checkpoint(ckpt_dir: Path, model, optimizer, device: torch.device) -> t
 
 
 # ---------------------------------------------------------------------------------------
-# The model files a finished job leaves: model.safetensors + model.json
+# The training loop: set up, resume, step, checkpoint, finish
 
 
-def save_final_model(out_dir: Path, model, sidecar: dict[str, Any]) -> None:
-    with atomic_path(out_dir / "model.safetensors") as tmp:
-        _write_safetensors(save_weights, model, tmp)
-        weights_sha256 = sha256_file(tmp)
-    write_json(out_dir / "model.json", {**sidecar, "weights_sha256": weights_sha256})
+@dataclass
+class TrainingData:
+    train: TokenizedSplit
+    valid: TokenizedSplit | None
+    longest: int  # tokens in the longest sequence of any split: the least max_len
+    hashes: dict[str, str]  # split -> content hash: part of the run's identity
+
+    @classmethod
+    def load(cls, data_dir: str | os.PathLike) -> "TrainingData":
+        splits = dataset_splits(data_dir)
+        if "train" not in splits:
+            raise ConfigError(f"{data_dir}: no train split (train.parquet)")
+        train = TokenizedSplit.load(splits["train"], "train")
+        valid = TokenizedSplit.load(splits["valid"], "valid") if "valid" in splits else None
+        # (longest sequence, content hash) of every split: the model's max_len covers them all
+        facts = {s.name: (s.max_len, s.content_hash) for s in (train, valid) if s is not None}
+        facts.update({name: _longest_and_hash(path) for name, path in splits.items() if name not in facts})
+        return cls(train, valid, max(n for n, _ in facts.values()), {name: h for name, (_, h) in sorted(facts.items())})
 
 
-def load_model(model_dir: str | os.PathLike, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """A trained model from `model_dir` (model.json + model.safetensors); never unpickles."""
-    model_dir = Path(model_dir)
-    try:
-        sidecar = json.loads((model_dir / "model.json").read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise TrainingError(f"{model_dir / 'model.json'}: cannot read the model description ({err})") from None
-    model = build_model(from_dict(ModelConfig, sidecar["model_config"], "model"), sidecar["blocks"]).to(device)
-    weights = model_dir / "model.safetensors"
-    expected = sidecar.get("weights_sha256")  # models saved by earlier versions have none
-    if expected is not None and weights.exists() and sha256_file(weights) != expected:
-        raise TrainingError(
-            f"{weights}: damaged (its SHA-256 differs from the one recorded in model.json when it was saved); delete "
-            f"{model_dir / 'train_summary.json'} and rerun the workflow to retrain this job"
-        )
-    try:
-        load_weights(model, str(weights), strict=True, device=str(device))
-    except (OSError, SafetensorError, RuntimeError, ValueError) as err:
-        raise TrainingError(f"{model_dir / 'model.safetensors'}: cannot load the weights ({err})") from None
-    model.eval()
-    return model, sidecar
+@dataclass
+class Progress:
+    """Where a run is: what a checkpoint restores."""
+
+    step: int = 0  # optimizer steps done
+    tokens: int = 0  # training tokens seen (padding excluded)
+    wall_s: float = 0.0  # training time before this session
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # one row per step done
 
 
-# ---------------------------------------------------------------------------------------
-# The training loop
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> AdamW:
+    groups = model.optimizer_groups(lr=cfg.lr, weight_decay=cfg.weight_decay, filter_lr=cfg.filter_lr)
+    for group in groups:
+        group["base_lr"] = group["lr"]  # the schedule scales each group's own rate
+    return AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
 
-def _peak_memory_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+def resume(ckpt_dir: Path, identity: dict[str, Any], model, optimizer, device: torch.device) -> Progress:
+    """The progress of this run's latest checkpoint (restoring model, optimizer and RNG),
+    or a fresh start when there is none or it was made for another config."""
+    if not (ckpt_dir / "latest").exists():
+        return Progress()
+    if _checkpoint_identity(ckpt_dir, identity) != identity:
+        # Made for another config (the workflow re-runs a job whose params changed): stale.
+        print(f"ignoring {ckpt_dir}: made with a different configuration", file=sys.stderr)
+        shutil.rmtree(ckpt_dir)
+        return Progress()
+    state, metrics = load_checkpoint(ckpt_dir, model, optimizer, device)
+    print(f"resuming from {ckpt_dir / 'latest'} at step {state['step']}", file=sys.stderr)
+    return Progress(state["step"], state["tokens"], state["wall_s"], metrics)
+
+
+def train_step(forward, model, optimizer, batch, cfg: TrainConfig, device: torch.device, where: str) -> tuple[float, float]:
+    """One optimizer step on `batch`; returns (answer loss, all-token loss)."""
+    with autocast(device):
+        logits = forward(batch.inputs)
+    loss_answer, loss_all = masked_losses(logits, batch)
+    loss = loss_answer if cfg.loss_on == "answer" else loss_all
+    if not torch.isfinite(loss):
+        raise TrainingError(f"non-finite loss ({loss.item()}) at {where}; no result is written")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    return loss_answer.item(), loss_all.item()
 
 
 def train(
@@ -373,130 +307,110 @@ def train(
 ) -> dict[str, Any]:
     """Train (or resume) one model; writes model.safetensors, model.json, metrics.parquet
     and, last, train_summary.json into `out_dir`. Returns the summary."""
+    # -- set up: data, model, optimizer, and the identity a checkpoint must match
     out_dir, cfg = Path(out_dir), run.training
     device = device or resolve_device()
     ckpt_dir = out_dir / "checkpoints"
-    _set_determinism(cfg.deterministic, device, cfg.compile)
-
-    splits = dataset_splits(data_dir)
-    if "train" not in splits:
-        raise ConfigError(f"{data_dir}: no train split (train.parquet)")
-    train_split = TokenizedSplit.load(splits["train"], "train")
-    valid = TokenizedSplit.load(splits["valid"], "valid") if "valid" in splits else None
-    # (longest sequence, content hash) of every split: the model's max_len covers them all
-    facts = {s.name: (s.max_len, s.content_hash) for s in (train_split, valid) if s is not None}
-    facts.update({name: _longest_and_hash(path) for name, path in splits.items() if name not in facts})
-    model_cfg = run.model_config(max(longest for longest, _ in facts.values()))
-    steps = total_steps(cfg, train_split)
+    set_determinism(cfg.deterministic, device, cfg.compile)
+    data = TrainingData.load(data_dir)
+    model_cfg = run.model_config(data.longest)
+    steps = total_steps(cfg, data.train)
     identity = {
         "experiment": experiment,
         "arch": arch,
         "seed": seed,
         "model_config": to_dict(model_cfg),
         "train_config": to_dict(cfg),
-        "dataset_hashes": {name: digest for name, (_, digest) in sorted(facts.items())},
+        "dataset_hashes": data.hashes,
     }
-
-    if (ckpt_dir / "latest").exists() and _checkpoint_identity(ckpt_dir, identity) != identity:
-        # Made for another config (the workflow re-runs a job whose params changed): stale.
-        print(f"ignoring {ckpt_dir}: made with a different configuration", file=sys.stderr)
-        shutil.rmtree(ckpt_dir)
     torch.manual_seed(seed)
     model = build_model(model_cfg, arch).to(device)
-    groups = model.optimizer_groups(lr=cfg.lr, weight_decay=cfg.weight_decay, filter_lr=cfg.filter_lr)
-    for group in groups:
-        group["base_lr"] = group["lr"]
-    optimizer = AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg)
     forward = torch.compile(model) if cfg.compile else model
-    start_step, tokens_seen, wall_before, metrics = 0, 0, 0.0, []
-    if (ckpt_dir / "latest").exists():
-        state, metrics = load_checkpoint(ckpt_dir, model, optimizer, device)
-        start_step, tokens_seen, wall_before = state["step"], state["tokens"], state["wall_s"]
-        print(f"resuming from {ckpt_dir / 'latest'} at step {start_step}", file=sys.stderr)
+    order = BatchOrder(len(data.train), cfg.batch_size, seed, data.train.lengths if cfg.batching == "by_length" else None)
 
-    lengths = train_split.lengths if cfg.batching == "by_length" else None
-    order = BatchOrder(len(train_split), cfg.batch_size, seed, lengths)
-    bar = progress_bar(steps, f"train {experiment} {arch} seed{seed}".strip(), progress, initial=start_step)
-    session_start = time.perf_counter()
-    window_tokens, window_start = 0, time.perf_counter()
+    # -- resume
+    done = resume(ckpt_dir, identity, model, optimizer, device)
+
+    # -- steps, with validation and checkpoints
+    bar = progress_bar(steps, f"train {experiment} {arch} seed{seed}".strip(), progress, initial=done.step)
+    session_start = window_start = time.perf_counter()
     model.train()
-    for step in range(start_step, steps):
+    for step in range(done.step, steps):
         factor = learning_rate_factor(step, steps, cfg)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
-        batch = train_split.batch(order.indices(step)).to(device)
-        with autocast(device):
-            logits = forward(batch.inputs)
-        loss_answer, loss_all = masked_losses(logits, batch)
-        loss = loss_answer if cfg.loss_on == "answer" else loss_all
-        if not torch.isfinite(loss):
-            raise TrainingError(
-                f"non-finite loss ({loss.item()}) at step {step + 1} of experiment {experiment!r}, "
-                f"architecture {arch!r}, seed {seed}; no result is written"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-
-        tokens_seen += batch.n_tokens
-        window_tokens += batch.n_tokens
+        batch = data.train.batch(order.indices(step)).to(device)
+        where = f"step {step + 1} of experiment {experiment!r}, architecture {arch!r}, seed {seed}"
+        loss_answer, loss_all = train_step(forward, model, optimizer, batch, cfg, device, where)
+        done.step, done.tokens = step + 1, done.tokens + batch.n_tokens
         now = time.perf_counter()
         row = {
-            "step": step + 1,
-            "tokens": tokens_seen,
-            "loss_answer": loss_answer.item(),
-            "loss_all": loss_all.item(),
+            "step": done.step,
+            "tokens": done.tokens,
+            "loss_answer": loss_answer,
+            "loss_all": loss_all,
             "lr": cfg.lr * factor,
-            "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
-            "wall_s": wall_before + now - session_start,
+            "tokens_per_s": batch.n_tokens / max(now - window_start, 1e-9),
+            "wall_s": done.wall_s + now - session_start,
             "valid_exact_match": None,
             "valid_answer_loss": None,
         }
-        window_tokens, window_start = 0, now
-        last = step + 1 == steps
-        if valid is not None and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or last):
-            scores = score_split(model, valid.head(cfg.eval_samples), device)
+        window_start = now
+        last = done.step == steps
+        if data.valid is not None and ((cfg.eval_every and done.step % cfg.eval_every == 0) or last):
+            scores = score_split(model, data.valid.head(cfg.eval_samples), device)
             row["valid_exact_match"] = float(scores["exact_match"].mean())
             row["valid_answer_loss"] = float(scores["answer_loss"].mean())
-        metrics.append(row)
-        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
+        done.metrics.append(row)
+        bar.set_postfix(loss=f"{loss_answer:.3f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
         bar.update(1)
-        if (step + 1) % cfg.checkpoint_every == 0 or last:
-            state = {**identity, "step": step + 1, "tokens": tokens_seen, "wall_s": row["wall_s"], "package_version": thex.__version__}
-            save_checkpoint(ckpt_dir, model, optimizer, state, metrics)
+        if done.step % cfg.checkpoint_every == 0 or last:
+            state = {**identity, "step": done.step, "tokens": done.tokens, "wall_s": row["wall_s"], "package_version": thex.__version__}
+            save_checkpoint(ckpt_dir, model, optimizer, state, done.metrics)
     bar.close()
 
-    wall = metrics[-1]["wall_s"] if metrics else wall_before
+    # -- finish: the model, its metrics, and last the summary that marks the job complete
+    summary = _summary(model, model_cfg, arch, seed, experiment, steps, done, data, device)
+    save_model(out_dir, model, {**identity, "blocks": model.blocks_spec, "step": steps, "package_version": thex.__version__})
+    with atomic_path(out_dir / "metrics.parquet") as tmp:
+        pq.write_table(_metrics_table(done.metrics), tmp)
+    write_json(out_dir / "train_summary.json", summary)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return summary
+
+
+def _summary(model, model_cfg: ModelConfig, arch: str, seed: int, experiment: str, steps: int,
+             done: Progress, data: TrainingData, device: torch.device) -> dict[str, Any]:
+    wall = done.metrics[-1]["wall_s"] if done.metrics else done.wall_s
+    final = done.metrics[-1] if done.metrics else {}
     params = count_parameters(model)
-    summary = {
+    return {
         "experiment": experiment,
         "arch": arch,
         "blocks": model.blocks_spec,
         "seed": seed,
         "steps": steps,
-        "train_tokens": tokens_seen,
+        "train_tokens": done.tokens,
         "train_wall_s": wall,
-        "tokens_per_s": tokens_seen / wall if wall else 0.0,
+        "tokens_per_s": done.tokens / wall if wall else 0.0,
         "parameters": params["total"],
         "non_embedding_parameters": params["non_embedding"],
-        "flops_per_token": flops_per_token(model_cfg, arch, int(round(float(train_split.lengths.mean())))),
+        "flops_per_token": flops_per_token(model_cfg, arch, int(round(float(data.train.lengths.mean())))),
         "peak_memory_bytes": _peak_memory_bytes(device),
-        "final_loss_answer": metrics[-1]["loss_answer"] if metrics else None,
-        "final_loss_all": metrics[-1]["loss_all"] if metrics else None,
-        "final_valid_exact_match": metrics[-1]["valid_exact_match"] if metrics else None,
+        "final_loss_answer": final.get("loss_answer"),
+        "final_loss_all": final.get("loss_all"),
+        "final_valid_exact_match": final.get("valid_exact_match"),
         "device": str(device),
         "torch_version": torch.__version__,
         "package_version": thex.__version__,
     }
-    sidecar = {**identity, "blocks": model.blocks_spec, "step": steps, "package_version": thex.__version__}
-    save_final_model(out_dir, model, sidecar)
-    with atomic_path(out_dir / "metrics.parquet") as tmp:
-        pq.write_table(_metrics_table(metrics), tmp)
-    write_json(out_dir / "train_summary.json", summary)  # last: marks the job complete
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return summary
+
+
+def _peak_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
 def _longest_and_hash(path: Path) -> tuple[int, str]:
@@ -508,40 +422,3 @@ def _longest_and_hash(path: Path) -> tuple[int, str]:
         return 0, digest
     answer_lengths = pc.utf8_length(table.column("answer"))
     return int(pc.max(pc.add(table.column("length"), answer_lengths)).as_py()) + 2, digest
-
-
-# ---------------------------------------------------------------------------------------
-# Command line
-
-
-def load_run_config(text_or_path: str) -> RunConfig:
-    """A run config from a YAML/JSON file, or inline JSON (as the workflow passes it)."""
-    from thex.cli import load_config_source
-
-    return from_dict(RunConfig, load_config_source(text_or_path) or {})
-
-
-def cli_train(argv: list[str]) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m thex train", description="Train (or resume) one model.")
-    parser.add_argument("--config", required=True, help="run config: a YAML/JSON file or inline JSON {model:, training:}")
-    parser.add_argument("--data-dir", type=Path, required=True, help="dataset directory with train.parquet (+ valid)")
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--arch", required=True, help="gpt2, hyena, thex-N, thex-N+M, ...")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--experiment", default="")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, or 'claim'")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    set_threads(args.threads)
-    run = load_run_config(args.config)
-    summary = train(
-        run, args.data_dir, args.out_dir, args.arch, args.seed, args.experiment, resolve_device(args.device), not args.quiet
-    )
-    print(
-        f"{args.arch} seed {args.seed}: {summary['steps']} steps, {summary['train_tokens']:,} tokens, "
-        f"{summary['tokens_per_s']:,.0f} tokens/s, final answer loss {summary['final_loss_answer']:.4f}"
-    )
-    return 0

@@ -20,7 +20,10 @@ from thex.config import from_dict
 from thex.data import TokenizedSplit
 from thex.datasets import DatasetConfig, generate_dataset
 from thex.evaluation import greedy_exact_match, score_split
-from thex.training import RunConfig, load_model, resolve_device, train
+from thex.devices import resolve_device
+from thex.models.saved import load_model
+from thex.run_config import RunConfig
+from thex.training import train
 
 
 def main(argv: list[str]) -> int:

@@ -35,7 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from thex.models import ModelConfig, build_model, parse_architecture
+from thex.models import ModelConfig, parse_architecture
+from thex.models.lm import build_model
 
 
 @dataclass(frozen=True)

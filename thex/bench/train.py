@@ -22,7 +22,9 @@ import torch
 from thex.config import from_dict
 from thex.data import TokenizedSplit
 from thex.datasets import DatasetConfig, generate_dataset
-from thex.training import BatchOrder, RunConfig, resolve_device, train
+from thex.devices import resolve_device
+from thex.run_config import RunConfig
+from thex.training import BatchOrder, train
 
 # A dataset like the default's headline tasks: 1-3 statements, depth 0-1, 20 globals.
 DEFAULT_DATA = {

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from thex.models.config import ModelConfig
-from thex.models.lm import MIXERS, parse_architecture
+from thex.models.architecture import parse_architecture
+from thex.models.lm import MIXERS
 
 
 def flops_per_token(cfg: ModelConfig, arch: str | Sequence[str], seq_len: int) -> float:

@@ -5,20 +5,20 @@
     logits = head(ln_f(x))          head tied to wte
 
 Which mixer each block has is the architecture, written as a name (`gpt2`, `hyena`,
-`thex-12`, `thex-3+9`) or as a list of mixer names; `MIXERS` is the one place where a
-mixer is registered.
+`thex-12`, `thex-3+9`) or as a list of mixer names (thex/models/architecture.py);
+`MIXERS` maps each mixer name to its class.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from thex.models.architecture import MIXER_NAMES, parse_architecture
 from thex.models.attention import CausalSelfAttention
 from thex.models.config import ModelConfig
 from thex.models.hyena import HyenaMixer
@@ -26,51 +26,14 @@ from thex.models.hyena import HyenaMixer
 # name -> class. A mixer maps (B, L, d) to (B, L, d) causally, is built from a
 # ModelConfig, calls its residual output projection `out_proj`, and has a static
 # `forward_flops_per_token(cfg, seq_len)`. It may define `optimizer_group(param_name)`
-# on any submodule to put parameters in a named optimizer group.
+# on any submodule to put parameters in a named optimizer group. A new mixer's name goes
+# in architecture.MIXER_NAMES too, where configs are checked without torch.
 MIXERS: dict[str, type[nn.Module]] = {
     "attn": CausalSelfAttention,
     "hyena": HyenaMixer,
 }
-# architectures whose blocks all have the same mixer, besides the mixer names themselves
-UNIFORM_ALIASES = {"gpt2": "attn"}
-
-_THEX = re.compile(r"thex-(\d+(?:\+\d+)*)")
-
-
-def architecture_names() -> str:
-    names = sorted(set(MIXERS) | set(UNIFORM_ALIASES))
-    return ", ".join(names) + ", thex-I or thex-I+J+... (1-based attention blocks)"
-
-
-def parse_architecture(arch: str | Sequence[str], n_layer: int) -> list[str]:
-    """The mixer name of each of the `n_layer` blocks.
-
-    `gpt2` (or `attn`): all attention; `hyena`: all Hyena; `thex-12`: Hyena except block 12
-    (1-based), which is attention; `thex-3+9`: blocks 3 and 9 are attention. A list of
-    mixer names is checked and returned as it is.
-    """
-    if not isinstance(arch, str):
-        blocks = list(arch)
-        if len(blocks) != n_layer:
-            raise ValueError(f"architecture lists {len(blocks)} blocks but n_layer is {n_layer}")
-        unknown = [b for b in blocks if b not in MIXERS]
-        if unknown:
-            raise ValueError(f"unknown mixer {unknown[0]!r}; registered mixers: {', '.join(sorted(MIXERS))}")
-        return blocks
-    name = arch.strip().lower()
-    uniform = UNIFORM_ALIASES.get(name, name)
-    if uniform in MIXERS:
-        return [uniform] * n_layer
-    match = _THEX.fullmatch(name)
-    if match is None:
-        raise ValueError(f"unknown architecture {arch!r}; valid: {architecture_names()}")
-    positions = [int(p) for p in match.group(1).split("+")]
-    bad = [p for p in positions if not 1 <= p <= n_layer]
-    if bad:
-        raise ValueError(f"architecture {arch!r}: block {bad[0]} is outside 1..{n_layer} (n_layer={n_layer})")
-    if len(set(positions)) != len(positions):
-        raise ValueError(f"architecture {arch!r} names a block twice")
-    return ["attn" if i + 1 in positions else "hyena" for i in range(n_layer)]
+if set(MIXERS) != set(MIXER_NAMES):
+    raise ImportError(f"thex.models: MIXERS {sorted(MIXERS)} and architecture.MIXER_NAMES {sorted(MIXER_NAMES)} differ")
 
 
 class MLP(nn.Module):

@@ -5,6 +5,7 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from thex.aggregate import SUMMARY_FILES, TABLE_NAMES
@@ -13,10 +14,13 @@ from thex.config import ConfigError, to_dict
 from thex.experiments import WorkflowConfig
 from thex.plots import FIGURES
 
+# The config classes check first (their messages name the key and suggest a spelling),
+# then the JSON schema derived from them (python -m thex schema), which tools can read.
 try:
     WF = WorkflowConfig.from_dict(config)
 except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
+validate(config, "../schemas/config.schema.yaml")
 
 R = WF.results
 RUN = f"{R}/{{experiment}}/{{condition}}/{{arch}}/seed{{seed}}"

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from thex import gpus
+from thex import devices
 
 
 def _holder(lock_dir, count: int) -> subprocess.Popen:
@@ -17,7 +17,7 @@ def _holder(lock_dir, count: int) -> subprocess.Popen:
         f"""
         import sys, time
         from pathlib import Path
-        from thex.gpus import claim
+        from thex.devices import claim
         print(claim({count}, Path({str(lock_dir)!r}), timeout_s=5), flush=True)
         time.sleep(60)
         """
@@ -32,13 +32,13 @@ def test_jobs_get_distinct_gpus_and_wait_when_none_is_free(tmp_path, monkeypatch
     try:
         claimed = {int(first.stdout.readline()), int(second.stdout.readline())}
         assert claimed == {0, 1}
-        with pytest.raises(gpus.NoFreeGpu, match="all 2 GPUs stayed claimed"):
-            gpus.claim(2, tmp_path, timeout_s=0.3, poll_s=0.05)
+        with pytest.raises(devices.NoFreeGpu, match="all 2 GPUs stayed claimed"):
+            devices.claim(2, tmp_path, timeout_s=0.3, poll_s=0.05)
         first.kill()  # kill -9 too releases the claim
         first.wait()
-        freed = gpus.claim(2, tmp_path, timeout_s=5, poll_s=0.05)
+        freed = devices.claim(2, tmp_path, timeout_s=5, poll_s=0.05)
         assert freed in claimed
-        gpus.release_all()
+        devices.release_all()
     finally:
         for proc in (first, second):
             proc.kill()
@@ -47,11 +47,11 @@ def test_jobs_get_distinct_gpus_and_wait_when_none_is_free(tmp_path, monkeypatch
 
 def test_lock_names_follow_cuda_visible_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
-    assert gpus.visible_devices(2) == ["4", "6"]
+    assert devices.visible_devices(2) == ["4", "6"]
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    assert gpus.visible_devices(3) == ["0", "1", "2"]
+    assert devices.visible_devices(3) == ["0", "1", "2"]
 
 
 def test_no_gpu_is_a_clear_error(tmp_path):
-    with pytest.raises(gpus.NoFreeGpu, match="no CUDA device"):
-        gpus.claim(0, tmp_path)
+    with pytest.raises(devices.NoFreeGpu, match="no CUDA device"):
+        devices.claim(0, tmp_path)

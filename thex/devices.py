@@ -1,9 +1,11 @@
-"""Claiming one free GPU on a machine with several, for jobs that run side by side.
+"""Where a job runs: its torch device, CPU threads and determinism, and, on a machine
+with several GPUs, which GPU is its own.
 
 Snakemake's `--resources gpu=N` bounds how many training jobs run at once but does not
 tell a job which GPU is its own. A job started with `--device claim` takes an exclusive
 `flock` on `<lock dir>/gpu<i>.lock` for the first free device i and holds it until the
 process exits (the kernel releases it even after kill -9), so two jobs never share a GPU.
+Claiming needs no GPU: it takes locks only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import time
 from pathlib import Path
 from typing import IO
 
+import torch
+
+from thex.config import ConfigError
 from thex.errors import ThexError
 
 _HELD: list[IO] = []  # lock files held for this process's lifetime
@@ -68,3 +73,42 @@ def release_all() -> None:
         handle = _HELD.pop()
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+# ---------------------------------------------------------------------------------------
+# The torch device, threads and determinism of a job
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto`: CUDA when present, else CPU; `claim`: a free GPU of several (see above)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "claim":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return torch.device("cuda", claim(count))
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available on this machine")
+    return device
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's CPU threads for this process (None: torch's default, all cores)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def set_determinism(enabled: bool, device: torch.device, compiled: bool) -> None:
+    """torch's deterministic algorithms on or off (warnings only on CUDA, where some
+    kernels have no deterministic version)."""
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    warn_only = device.type == "cuda"
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if compiled or setter is None:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    else:
+        # The public function also sets a torch.compile option, importing the whole
+        # compiler stack to do so: 3 s of every job's start on a laptop CPU. Without
+        # compile the flag below is all it changes.
+        setter(enabled, warn_only=warn_only)
