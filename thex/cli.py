@@ -240,14 +240,20 @@ def cli_collect(argv: list[str]) -> int:
     return 0
 
 
+def _summary_parser(command: str, description: str) -> argparse.ArgumentParser:
+    """The arguments of a command that reads a results summary and writes files."""
+    parser = argparse.ArgumentParser(prog=f"python -m thex {command}", description=description)
+    parser.add_argument("--summary-dir", type=Path, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    return parser
+
+
 def cli_tables(argv: list[str]) -> int:
     from thex.aggregate import write_tables
     from thex.config import from_dict
     from thex.experiments import Headline
 
-    parser = argparse.ArgumentParser(prog="python -m thex tables", description="Comparison tables from a results summary.")
-    parser.add_argument("--summary-dir", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
+    parser = _summary_parser("tables", "Comparison tables from a results summary.")
     parser.add_argument("--headline", default="{}", help="JSON (or a YAML file) of the config's `headline` section")
     args = parser.parse_args(argv)
     raw = load_config_source(args.headline)
@@ -260,10 +266,7 @@ def cli_tables(argv: list[str]) -> int:
 def cli_plots(argv: list[str]) -> int:
     from thex.plots import write_figures
 
-    parser = argparse.ArgumentParser(prog="python -m thex plots", description="The figures from a results summary.")
-    parser.add_argument("--summary-dir", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = _summary_parser("plots", "The figures from a results summary.").parse_args(argv)
     written = write_figures(args.summary_dir, args.out_dir)
     print(f"wrote {len(written)} figure files to {args.out_dir}")
     return 0
