@@ -10,8 +10,14 @@ checks that need code (ranges across keys, names that must exist) stay in the cl
 
 from __future__ import annotations
 
+import ast
 import collections.abc
 import dataclasses
+import functools
+import inspect
+import io
+import textwrap
+import tokenize
 import types
 import typing
 from typing import Any
@@ -107,11 +113,34 @@ class SchemaBuilder:
             for f in dataclasses.fields(cls):
                 if f.init and f.name not in exclude:
                     body["properties"][f.name] = self.schema(hints[f.name], partial)
+                    comment = field_comments(cls).get(f.name)
+                    if comment:
+                        body["properties"][f.name] = {"description": comment, **body["properties"][f.name]}
                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                         required.append(f.name)
         if required and not partial:
             body["required"] = required
         return body
+
+
+@functools.cache
+def field_comments(cls: type) -> dict[str, str]:
+    """The comment of each field of dataclass `cls`, as written in its source: the comment
+    lines just above the field, or the comment at the end of its line."""
+    source = textwrap.dedent(inspect.getsource(cls))
+    comments = {tok.start[0]: tok.string.lstrip("#").strip()
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+    found = {}
+    for node in ast.parse(source).body[0].body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            above, line = [], node.lineno - 1
+            while line in comments and source.splitlines()[line - 1].lstrip().startswith("#"):
+                above.insert(0, comments[line])
+                line -= 1
+            text = " ".join(above) or comments.get(node.end_lineno, "")
+            if text:
+                found[node.target.id] = text
+    return found
 
 
 def workflow_schema() -> dict[str, Any]:
