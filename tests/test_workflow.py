@@ -201,17 +201,23 @@ def test_regenerate_builds_figures_from_a_summary_without_training(tiny_run, tmp
     assert not any((tmp_path / "results").rglob("*.safetensors"))
 
 
-def test_committed_reference_results_rebuild_every_table_and_figure(tmp_path):
-    summary = REPO / "results" / "reference" / "summary"
+@pytest.mark.parametrize("snapshot, config", [("reference", "config.yaml"), ("laptop", "laptop.yaml")])
+def test_committed_results_rebuild_every_table_and_figure(tmp_path, snapshot, config):
+    summary = REPO / "results" / snapshot / "summary"
+    if not summary.is_dir():
+        pytest.fail(f"{summary} is missing: the committed snapshot of a real {config} run")
     run = snakemake(
-        tmp_path, "figures", "--cores", "2", "--configfile", str(REPO / "config" / "config.yaml"),
+        tmp_path, "figures", "--cores", "2", "--configfile", str(REPO / "config" / config),
         "--config", "regenerate=True", f"summary_dir={summary}",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
-    headline = pd.read_csv(tmp_path / "results" / "tables" / "headline.csv")
+    out = tmp_path / yaml.safe_load((REPO / "config" / config).read_text()).get("results", "results")
+    headline = pd.read_csv(out / "tables" / "headline.csv")
     assert len(headline) == 6 and set(headline.setting) == {"globals", "multilang"}
+    experiments = pd.read_csv(out / "tables" / "experiments.csv")
+    assert experiments["majority_baseline"].notna().all()
     for name in FIGURES:
-        assert (tmp_path / "results" / "figures" / f"{name}.png").stat().st_size > 10_000, name
+        assert (out / "figures" / f"{name}.png").stat().st_size > 10_000, name
 
 
 def test_paper_config_dry_run_lists_the_expected_jobs(tmp_path):
