@@ -53,7 +53,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> 
         raise ConfigError(
             f"unknown key {_describe(where, str(key))!r}{hint}; valid keys: {', '.join(sorted(fields))}"
         )
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     kwargs = {k: _coerce(hints[k], v, _describe(where, k)) for k, v in data.items()}
     try:
         return cls(**kwargs)
@@ -92,6 +92,12 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
+        return value
+    if origin is typing.Annotated:  # the base type, then the Schema marks' keywords
+        value = _coerce(args[0], value, where)
+        for mark in args[1:]:
+            if isinstance(mark, Schema):
+                _check_keywords(mark.keywords, value, where)
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -170,9 +176,29 @@ class Overrides:
 
 @dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes Annotated metadata
 class Schema:
-    """`Annotated[T, Schema({"minimum": 1})]`: JSON-schema keywords added to T's schema."""
+    """`Annotated[T, Schema({"minimum": 1})]`: JSON-schema keywords added to T's schema and
+    checked by `from_dict` (`_check_keywords`), so both layers read one declaration."""
 
     keywords: Mapping[str, Any]
+
+
+def _check_keywords(keywords: Mapping[str, Any], value: Any, where: str) -> None:
+    """The JSON-schema keywords a `Schema` mark may carry, checked on a coerced value."""
+    for keyword, arg in keywords.items():
+        if keyword == "minimum" and value < arg:
+            raise ConfigError(f"{where}: must be >= {arg}, got {value!r}")
+        elif keyword == "pattern" and not re.search(arg, value):
+            raise ConfigError(f"{where}: {value!r} does not match {arg}")
+        elif keyword in ("minItems", "minProperties") and len(value) < arg:
+            noun = where.rsplit(".", 1)[-1].removesuffix("s")  # experiments -> experiment
+            raise ConfigError(f"{where}: at least {'one' if arg == 1 else arg} {noun} is needed")
+        elif keyword == "propertyNames":
+            for key in value:
+                _check_keywords(arg, key, f"{where}.{key}")
+        elif keyword == "enum" and value not in arg:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, arg))}")
+        elif keyword not in ("minimum", "pattern", "minItems", "minProperties", "propertyNames", "enum"):
+            raise TypeError(f"{where}: Schema keyword {keyword!r} is not checked by from_dict")  # a bug in a config class
 
 
 # ---------------------------------------------------------------------------------------

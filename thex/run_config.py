@@ -11,6 +11,10 @@ from thex.config import ConfigError, Overrides, from_dict, load_config_source
 from thex.models.config import ModelConfig
 
 
+# Overrides of ModelConfig as configs give them: vocab_size is set by the tokenizer.
+ModelOverrides = Annotated[Mapping[str, Any], Overrides(ModelConfig, exclude=("vocab_size",))]
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int | None = 1000  # optimizer steps; or give `tokens` instead (and steps: null)
@@ -44,13 +48,16 @@ class TrainConfig:
             raise ConfigError("lr must be > 0, min_lr_ratio in [0, 1], warmup_steps and eval_every >= 0")
 
 
+TrainOverrides = Annotated[Mapping[str, Any], Overrides(TrainConfig)]
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """What one training job needs besides its data: the model (without vocab_size, set by
     the tokenizer, and with max_len optional: by default the longest sequence of the
     dataset's splits) and the training settings."""
 
-    model: Annotated[Mapping[str, Any], Overrides(ModelConfig, exclude=("vocab_size",))] = field(default_factory=dict)
+    model: ModelOverrides = field(default_factory=dict)
     training: TrainConfig = field(default_factory=TrainConfig)
 
     def model_config(self, data_max_len: int) -> ModelConfig:

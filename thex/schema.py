@@ -3,8 +3,9 @@
 The dataclasses are the one definition of every config: `from_dict` builds them strictly,
 and this module turns the same type hints into the JSON schema that Snakemake validates
 the workflow config against (workflow/schemas/config.schema.yaml, written by
-`python -m thex schema`; a test checks that the committed file is this output). Value
-checks that need code (ranges across keys, names that must exist) stay in the classes'
+`python -m thex schema`; a test checks that the committed file is this output). Keywords a
+type cannot say (minimums, patterns) are `Schema` marks, which `from_dict` checks too;
+checks across keys (names that must exist, one budget of two) stay in the classes'
 `__post_init__` and in `WorkflowConfig.check()`.
 """
 
@@ -128,13 +129,14 @@ def field_comments(cls: type) -> dict[str, str]:
     """The comment of each field of dataclass `cls`, as written in its source: the comment
     lines just above the field, or the comment at the end of its line."""
     source = textwrap.dedent(inspect.getsource(cls))
+    lines = source.splitlines()
     comments = {tok.start[0]: tok.string.lstrip("#").strip()
                 for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
     found = {}
     for node in ast.parse(source).body[0].body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             above, line = [], node.lineno - 1
-            while line in comments and source.splitlines()[line - 1].lstrip().startswith("#"):
+            while line in comments and lines[line - 1].lstrip().startswith("#"):  # a comment line of its own
                 above.insert(0, comments[line])
                 line -= 1
             text = " ".join(above) or comments.get(node.end_lineno, "")

@@ -279,14 +279,14 @@ def resume(ckpt_dir: Path, identity: dict[str, Any], model, optimizer, device: t
     return Progress(state["step"], state["tokens"], state["wall_s"], metrics)
 
 
-def train_step(forward, model, optimizer, batch, cfg: TrainConfig, device: torch.device, where: str) -> tuple[float, float]:
-    """One optimizer step on `batch`; returns (answer loss, all-token loss)."""
+def train_step(forward, model, optimizer, batch, cfg: TrainConfig, device: torch.device, job: str = "", step: int = 0) -> tuple[float, float]:
+    """Optimizer step `step` (1-based) of `job` on `batch`; returns (answer loss, all-token loss)."""
     with autocast(device):
         logits = forward(batch.inputs)
     loss_answer, loss_all = masked_losses(logits, batch)
     loss = loss_answer if cfg.loss_on == "answer" else loss_all
     if not torch.isfinite(loss):
-        raise TrainingError(f"non-finite loss ({loss.item()}) at {where}; no result is written")
+        raise TrainingError(f"non-finite loss ({loss.item()}) at step {step} of {job}; no result is written")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip > 0:
@@ -334,6 +334,8 @@ def train(
 
     # -- steps, with validation and checkpoints
     bar = progress_bar(steps, f"train {experiment} {arch} seed{seed}".strip(), progress, initial=done.step)
+    job = f"experiment {experiment!r}, architecture {arch!r}, seed {seed}"
+    valid = data.valid.head(cfg.eval_samples) if data.valid is not None else None
     session_start = window_start = time.perf_counter()
     model.train()
     for step in range(done.step, steps):
@@ -341,8 +343,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         batch = data.train.batch(order.indices(step)).to(device)
-        where = f"step {step + 1} of experiment {experiment!r}, architecture {arch!r}, seed {seed}"
-        loss_answer, loss_all = train_step(forward, model, optimizer, batch, cfg, device, where)
+        loss_answer, loss_all = train_step(forward, model, optimizer, batch, cfg, device, job, step + 1)
         done.step, done.tokens = step + 1, done.tokens + batch.n_tokens
         now = time.perf_counter()
         row = {
@@ -358,8 +359,8 @@ def train(
         }
         window_start = now
         last = done.step == steps
-        if data.valid is not None and ((cfg.eval_every and done.step % cfg.eval_every == 0) or last):
-            scores = score_split(model, data.valid.head(cfg.eval_samples), device)
+        if valid is not None and ((cfg.eval_every and done.step % cfg.eval_every == 0) or last):
+            scores = score_split(model, valid, device)
             row["valid_exact_match"] = float(scores["exact_match"].mean())
             row["valid_answer_loss"] = float(scores["answer_loss"].mean())
         done.metrics.append(row)

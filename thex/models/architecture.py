@@ -16,10 +16,16 @@ MIXER_NAMES = ("attn", "hyena")
 # architectures whose blocks all have the same mixer, besides the mixer names themselves
 UNIFORM_ALIASES = {"gpt2": "attn"}
 
-_THEX = re.compile(r"thex-(\d+(?:\+\d+)*)")
-# Every architecture name parse_architecture can accept (for some n_layer): the config
-# schema's pattern (thex/schema.py).
-NAME_PATTERN = "^(" + "|".join(sorted({*MIXER_NAMES, *UNIFORM_ALIASES})) + r"|thex-[0-9]+(\+[0-9]+)*)$"
+# THEX-I or THEX-I+J+...: attention in those (1-based) blocks, Hyena elsewhere
+THEX_PATTERN = r"thex-([0-9]+(?:\+[0-9]+)*)"
+# Every architecture name parse_architecture can accept (for some n_layer): what configs
+# are checked against (thex/experiments.py, and the schema derived from it).
+NAME_PATTERN = "^(" + "|".join(sorted({*MIXER_NAMES, *UNIFORM_ALIASES})) + "|" + THEX_PATTERN + ")$"
+
+
+def family(arch: str) -> str:
+    """The model family of an architecture name: every thex-N is "thex"."""
+    return "thex" if re.fullmatch(THEX_PATTERN, arch) else arch
 
 
 def architecture_names() -> str:
@@ -46,7 +52,7 @@ def parse_architecture(arch: str | Sequence[str], n_layer: int) -> list[str]:
     uniform = UNIFORM_ALIASES.get(name, name)
     if uniform in MIXER_NAMES:
         return [uniform] * n_layer
-    match = _THEX.fullmatch(name)
+    match = re.fullmatch(THEX_PATTERN, name)
     if match is None:
         raise ValueError(f"unknown architecture {arch!r}; valid: {architecture_names()}")
     positions = [int(p) for p in match.group(1).split("+")]
