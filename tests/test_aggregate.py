@@ -19,32 +19,36 @@ from thex.aggregate import (
     slice_table,
     to_markdown,
 )
+from thex.config import ConfigError
 from thex.experiments import Headline, parse_run_path
 from thex.stats import em_interval, outcome_matrix, paired_difference
 
 
-def test_bootstrap_interval_over_items_matches_the_binomial_width():
+def test_interval_over_items_matches_the_binomial_width():
     # One seed, 300 of 1000 items right: the normal approximation gives 0.3 +- 0.0284.
     matrix = np.zeros((1, 1000))
     matrix[0, :300] = 1
     mean, low, high = em_interval(matrix)
     assert mean == pytest.approx(0.3)
-    assert low == pytest.approx(0.3 - 0.0284, abs=0.006) and high == pytest.approx(0.3 + 0.0284, abs=0.006)
+    assert low == pytest.approx(0.3 - 0.0284, abs=0.002) and high == pytest.approx(0.3 + 0.0284, abs=0.002)
     assert em_interval(np.ones((1, 50))) == (1.0, 1.0, 1.0)
 
 
-def test_hierarchical_bootstrap_widens_with_disagreeing_seeds():
-    # Two seeds that disagree (0.2 and 0.8) must not give the narrow item-only interval.
+def test_interval_widens_with_disagreeing_seeds_by_student_t():
+    # Two seeds that disagree (0.2 and 0.8): the seed part dominates, with 1 degree of
+    # freedom: half-width about t(0.975, 1) = 12.7 times the standard error 0.3.
     rng = np.random.default_rng(0)
     items = 1000
     seeds = np.vstack([rng.random(items) < 0.2, rng.random(items) < 0.8]).astype(float)
     mean, low, high = em_interval(seeds)
     assert mean == pytest.approx(0.5, abs=0.02)
-    assert low < 0.3 and high > 0.7
-    # Seeds that agree keep it narrow.
-    agree = np.vstack([seeds[0], seeds[0]])
+    assert low == 0.0 and high == 1.0  # clipped to what exact match can be
+    # Four seeds that agree (the same chance on every item) keep it near the one-seed width.
+    p = rng.random(items)
+    agree = (rng.random((4, items)) < p).astype(float)
     _, low, high = em_interval(agree)
-    assert high - low < 0.07
+    _, low_1, high_1 = em_interval(agree[:1])
+    assert high - low < 1.5 * (high_1 - low_1) < 0.1
 
 
 def test_paired_difference_sees_what_separate_intervals_cannot():
@@ -56,9 +60,9 @@ def test_paired_difference_sees_what_separate_intervals_cannot():
     a[0, 400:430] = 1
     (_, a_low, _), (_, _, b_high) = em_interval(a), em_interval(b)
     assert a_low < b_high
-    diff, low, high = paired_difference(a, b)
-    assert diff == pytest.approx(0.03) and low > 0.015 and high < 0.045
-    assert paired_difference(b, b) == (0.0, 0.0, 0.0)
+    diff, low, high, p = paired_difference(a, b)
+    assert diff == pytest.approx(0.03) and low > 0.015 and high < 0.045 and p < 1e-6
+    assert paired_difference(b, b) == (0.0, 0.0, 0.0, 1.0)
     with pytest.raises(ValueError, match="same items"):
         paired_difference(a, b[:, :10])
 
@@ -84,14 +88,15 @@ def _evaluations(outcomes: dict[str, list[list[int]]], majority: list[int], spli
     for arch, per_seed in outcomes.items():
         for seed, results in enumerate(per_seed):
             for i, em in enumerate(results):
-                rows.append({"experiment": "globals", "condition": "with", "split": split, "arch": arch, "seed": seed,
+                rows.append({"experiment": "globals", "condition": "with", "split": split, "arch": arch, "model": arch,
+                             "d_model": 32, "pos_emb": "auto", "lr": 0.003, "seed": seed,
                              "id": i, "exact_match": bool(em), "majority_correct": bool(majority[i]),
                              "operators": ["add", "add,mul", "mul", "mul"][i % 4], "n_statements": 1 + i % 2})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def _runs(evaluations: pd.DataFrame) -> pd.DataFrame:
-    runs = evaluations.groupby(["experiment", "condition", "split", "arch", "seed"], as_index=False)["exact_match"].mean()
+    runs = evaluations.groupby(["experiment", "condition", "split", "d_model", "pos_emb", "arch", "lr", "seed"], as_index=False)["exact_match"].mean()
     return runs.assign(parameters=100, train_tokens=1000, train_wall_s=2.0, tokens_per_s=50.0, final_loss_answer=0.1, final_loss_all=2.0)
 
 
@@ -100,7 +105,8 @@ MAJORITY = [1 if i < 40 else 0 for i in range(N)]  # the commonest answer is rig
 OUTCOMES = {
     "gpt2": [MAJORITY, MAJORITY],  # prints the majority answer: at the baseline
     "hyena": [[1 if i < 100 else 0 for i in range(N)]] * 2,  # 0.5
-    "thex-3": [[1 if i < 160 else 0 for i in range(N)], [1 if i < 140 else 0 for i in range(N)]],  # 0.8, 0.7
+    # 0.8, 0.7, 0.75: three seeds, so that the seed-to-seed spread has two degrees of freedom
+    "thex-3": [[1 if i < 160 else 0 for i in range(N)], [1 if i < 140 else 0 for i in range(N)], [1 if i < 150 else 0 for i in range(N)]],
 }
 
 
@@ -110,36 +116,85 @@ def test_experiment_table_has_ci_and_majority_baseline():
     assert table.loc["gpt2", "em_mean"] == pytest.approx(0.2) and table.loc["thex-3", "em_mean"] == pytest.approx(0.75)
     assert table["majority_baseline"].tolist() == pytest.approx([0.2] * 3)
     assert table.loc["thex-3", "em_ci_low"] < 0.75 < table.loc["thex-3", "em_ci_high"]
-    assert table.loc["thex-3", "n_seeds"] == 2 and table.loc["thex-3", "n_items"] == N and table.loc["thex-3", "parameters"] == 100
+    assert table.loc["thex-3", "n_seeds"] == 3 and table.loc["thex-3", "n_items"] == N and table.loc["thex-3", "parameters"] == 100
     assert table.above_baseline.to_dict() == {"gpt2": False, "hyena": True, "thex-3": True}
 
 
 def test_comparisons_table_pairs_every_architecture_and_the_majority():
-    table = comparisons_table(_evaluations(OUTCOMES, MAJORITY)).set_index(["arch_a", "arch_b"])
+    table = comparisons_table(_evaluations(OUTCOMES, MAJORITY)).set_index(["model_a", "model_b"])
     assert len(table) == 6  # 4 choose 2, the majority answer included
     assert table.loc[("hyena", "thex-3"), "difference"] == pytest.approx(-0.25)
-    assert table.loc[("hyena", "thex-3"), "verdict"] == "thex-3 > hyena" and table.loc[("hyena", "thex-3"), "excludes_zero"]
-    assert table.loc[("gpt2", "majority"), "verdict"] == "no difference shown"
+    # Three seeds of THEX (0.8, 0.7, 0.75): its CI excludes the difference 0 on its own
+    # (p 0.026), but not after Holm over the table's 6 comparisons.
+    row = table.loc[("hyena", "thex-3")]
+    assert row.excludes_zero and row.verdict_raw == "contradicted" and row.verdict == "undecided"
+    assert table.loc[("gpt2", "majority"), "verdict"] == "undecided"
     assert table.loc[("gpt2", "majority"), "difference"] == 0.0
     assert table.loc[("gpt2", "hyena"), "ci_high"] < 0
+    # Holm: the smallest p-value times the family size (6), and never below the raw one.
+    assert (table.p_holm >= table.p_value).all()
+    assert table.p_holm.min() == pytest.approx(min(1.0, 6 * table.p_value.min()))
+
+
+def _selection(evaluations: pd.DataFrame, valid: dict[str, float] | None = None) -> pd.DataFrame:
+    """One selected rate per cell, with the given validation scores."""
+    cells = evaluations.drop_duplicates(["experiment", "condition", "arch", "d_model", "pos_emb", "lr"])
+    return pd.DataFrame({"experiment": cells.experiment, "condition": cells.condition, "arch": cells.arch, "d_model": cells.d_model,
+                         "pos_emb": cells.pos_emb, "lr": cells.lr, "n_tune_seeds": 2,
+                         "valid_exact_match": [(valid or {}).get(a, 0.5) for a in cells.arch], "selected": True,
+                         "at_grid_edge": None, "grid_size": 1})  # fmt: skip
 
 
 def test_headline_and_orderings_say_which_orderings_hold():
     spec = Headline(experiment="globals", condition="with", thex="thex-3", reported={"gpt2": 0.007, "hyena": 0.14, "thex": 0.36})
     evaluations = _evaluations(OUTCOMES, MAJORITY)
-    table = headline_table(evaluations, {"globals": spec})
+    selection = _selection(evaluations)
+    table = headline_table(evaluations, {"globals": spec}, selection)
     assert list(table.arch) == ["gpt2", "hyena", "thex-3"]
     assert list(table.author_reported_em) == [0.007, 0.14, 0.36]
     assert table.em_mean.tolist() == pytest.approx([0.2, 0.5, 0.75])
     assert table.majority_baseline.tolist() == pytest.approx([0.2] * 3)
-    orderings = orderings_table(evaluations, {"globals": spec}).set_index("claim")
+    orderings = orderings_table(evaluations, {"globals": spec}, selection).set_index("claim")
     assert orderings.verdict.to_dict() == {"thex-3 > hyena": "supported", "hyena > gpt2": "supported", "thex-3 > gpt2": "supported"}
+    assert (orderings.p_holm >= orderings.p_value).all() and (orderings.d_model == 32).all()
     # GPT-2 better than Hyena contradicts the paper; equal models leave it undecided.
     swapped = _evaluations({"gpt2": OUTCOMES["hyena"], "hyena": OUTCOMES["gpt2"], "thex-3": OUTCOMES["gpt2"]}, MAJORITY)
-    verdicts = orderings_table(swapped, {"globals": spec}).set_index("claim").verdict.to_dict()
+    verdicts = orderings_table(swapped, {"globals": spec}, selection).set_index("claim").verdict.to_dict()
     assert verdicts == {"thex-3 > hyena": "undecided", "hyena > gpt2": "contradicted", "thex-3 > gpt2": "contradicted"}
-    sentence = orderings_sentence(orderings_table(swapped, {"globals": spec}))
-    assert sentence.startswith("globals: thex-3 > hyena undecided (+0.000") and "hyena > gpt2 contradicted (-0.300" in sentence
+    sentence = orderings_sentence(orderings_table(swapped, {"globals": spec}, selection))
+    assert sentence.startswith("globals at width 32: thex-3 > hyena undecided (+0.000") and "hyena > gpt2 contradicted (-0.300" in sentence
+
+
+def test_holm_adjustment_can_turn_a_raw_verdict_undecided():
+    # GPT-2 right on none of the first 20 items; Hyena (and THEX, the same) right on 11 of
+    # them and wrong on 3 others that GPT-2 gets: +0.04, p = 0.032 on its own. Two such
+    # claims (and THEX = Hyena) in a table of three: Holm triples the smallest p-value.
+    gpt2 = [1 if 11 <= i < 14 else 0 for i in range(N)]
+    hyena = [1 if i < 11 else 0 for i in range(N)]
+    evaluations = _evaluations({"gpt2": [gpt2], "hyena": [hyena], "thex-3": [hyena]}, MAJORITY)
+    spec = Headline(experiment="globals", condition="with", thex="thex-3")
+    orderings = orderings_table(evaluations, {"globals": spec}, _selection(evaluations)).set_index("claim")
+    row = orderings.loc["hyena > gpt2"]
+    assert row.difference == pytest.approx(0.04) and row.p_value == pytest.approx(0.0322, abs=1e-3)
+    assert row.verdict_raw == "supported"
+    assert row.p_holm == pytest.approx(3 * row.p_value) and row.verdict == "undecided"  # the smaller of two tied p-values, times 3
+    assert orderings.loc["thex-3 > hyena"].p_value == 1.0
+
+
+def test_the_placement_chosen_on_validation_is_tested_too():
+    outcomes = {**OUTCOMES, "thex-1": [[1 if i < 120 else 0 for i in range(N)]] * 2}  # 0.6 on test
+    evaluations = _evaluations(outcomes, MAJORITY)
+    spec = Headline(experiment="globals", condition="with", thex="thex-3", placements=("thex-1", "thex-3"))
+    # thex-1 is better on validation (though worse on test): it is the chosen placement.
+    selection = _selection(evaluations, {"thex-1": 0.9, "thex-3": 0.7})
+    orderings = orderings_table(evaluations, {"globals": spec}, selection)
+    assert orderings.loc[orderings.thex == "chosen on validation", "claim"].tolist() == ["thex-1 > hyena", "thex-1 > gpt2"]
+    headline = headline_table(evaluations, {"globals": spec}, selection)
+    assert headline.role.tolist() == ["gpt2", "hyena", "thex (paper depth)", "thex (chosen on validation)"]
+    # The same variant chosen as the paper's depth is tested once.
+    same = orderings_table(evaluations, {"globals": spec}, _selection(evaluations, {"thex-1": 0.1, "thex-3": 0.7}))
+    assert same.claim.tolist() == ["thex-3 > hyena", "hyena > gpt2", "thex-3 > gpt2"]
+    assert set(same.thex) == {"paper depth, also chosen on validation", ""}
 
 
 def test_slice_table_explodes_operators_with_baselines_per_slice():
@@ -153,24 +208,30 @@ def test_slice_table_explodes_operators_with_baselines_per_slice():
 
 
 def test_markdown_table():
-    text = to_markdown(pd.DataFrame({"arch": ["gpt2"], "em": [0.12345], "ci": [float("nan")]}), "T", "note")
-    assert text.splitlines() == ["## T", "", "note", "", "| arch   | em    | ci   |", "|--------|-------|------|", "| gpt2   | 0.123 | -    |"]
+    text = to_markdown(pd.DataFrame({"arch": ["gpt2"], "em": [0.12345], "ci": [float("nan")], "p": [2.5e-5]}), "T", "note")
+    assert text.splitlines() == ["## T", "", "note", "", "| arch   | em    | ci   | p       |", "|--------|-------|------|---------|",
+                                 "| gpt2   | 0.123 | -    | 2.5e-05 |"]  # fmt: skip
 
 
 def test_run_paths_encode_their_job():
-    assert parse_run_path("results/placement/globals/thex-3+9/seed2") == {
-        "experiment": "placement", "condition": "globals", "arch": "thex-3+9", "seed": 2,
+    assert parse_run_path("results/placement/globals/thex-3+9/d64-pos_none/lr0.0032/seed2") == {
+        "experiment": "placement", "condition": "globals", "arch": "thex-3+9", "d_model": 64, "pos_emb": "none", "lr": 0.0032, "seed": 2,
     }  # fmt: skip
+    with pytest.raises(ConfigError, match="not a run directory"):
+        parse_run_path("results/placement/globals/thex-3+9/seed2")
 
 
 def test_learning_curve_table_averages_seeds_at_validation_steps():
     from thex.aggregate import learning_curve_table
 
     curves = pd.DataFrame(
-        [{"experiment": "g", "condition": "c", "arch": "gpt2", "seed": seed, "step": step, "tokens": step * 10 + seed,
-          "valid_exact_match": em, "valid_answer_loss": None if em is None else 1.0 - em}
+        [{"experiment": "g", "condition": "c", "arch": "gpt2", "d_model": 32, "pos_emb": "auto", "lr": 0.01, "seed": seed,
+          "step": step, "tokens": step * 10 + seed, "valid_exact_match": em, "valid_answer_loss": None if em is None else 1.0 - em,
+          "reported": True}
          for seed, ems in enumerate([[None, 0.2, 0.4], [None, 0.4, 0.8]]) for step, em in zip([1, 2, 3], ems)]  # fmt: skip
     )
+    # A tuning run at another rate is not part of the reported curve.
+    curves = pd.concat([curves, curves.assign(lr=0.001, reported=False, valid_exact_match=0.99)], ignore_index=True)
     baselines = pd.DataFrame([{"experiment": "g", "condition": "c", "split": "valid", "majority_baseline": 0.15},
                               {"experiment": "g", "condition": "c", "split": "test", "majority_baseline": 0.5}])  # fmt: skip
     table = learning_curve_table(curves, baselines)
@@ -178,3 +239,39 @@ def test_learning_curve_table_averages_seeds_at_validation_steps():
     assert table.valid_exact_match.tolist() == pytest.approx([0.3, 0.6])
     assert table.tokens.tolist() == pytest.approx([20.5, 30.5]) and (table.n_seeds == 2).all()
     assert (table.majority_baseline == 0.15).all()
+
+
+def test_above_baseline_needs_the_whole_interval_above_it():
+    # 0.22 against a baseline of 0.2 on 200 items: above it on average, not by the CI.
+    evaluations = _evaluations({"gpt2": [[1 if i < 44 else 0 for i in range(N)]]}, MAJORITY)
+    row = experiment_table(evaluations, _runs(evaluations)).iloc[0]
+    assert row.em_mean > row.majority_baseline and row.em_ci_low < row.majority_baseline
+    assert not row.above_baseline
+
+
+def _curve(seed: int, valid: list[float], lr: float = 0.01, reported: bool = True) -> pd.DataFrame:
+    """One run's validation curve at tokens 100, 200, ..."""
+    return pd.DataFrame({"experiment": "g", "condition": "c", "arch": "gpt2", "d_model": 32, "pos_emb": "auto", "lr": lr,
+                         "seed": seed, "step": range(1, len(valid) + 1), "tokens": [100 * (i + 1) for i in range(len(valid))],
+                         "valid_exact_match": valid, "reported": reported})  # fmt: skip
+
+
+def test_run_progress_measures_the_late_rise_and_take_off():
+    from thex.aggregate import _convergence, run_progress, takeoff_table
+
+    baselines = pd.DataFrame([{"experiment": "g", "condition": "c", "split": "valid", "majority_baseline": 0.2}])
+    # 10 validations: the last 20% of tokens run from 800 to 1000 (rise from the value at 800).
+    rising = _curve(0, [0.2, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.62, 0.66, 0.70])  # +0.08: not converged
+    flat = _curve(1, [0.2, 0.3, 0.5, 0.6, 0.6, 0.6, 0.6, 0.61, 0.61, 0.61])
+    stuck = _curve(2, [0.2] * 9 + [0.24])  # never left the baseline (+0.04 < 0.05)
+    other_rate = _curve(0, [0.9] * 10, lr=0.001, reported=False)
+    progress = run_progress(pd.concat([rising, flat, stuck, other_rate]), baselines).set_index(["lr", "seed"])
+    assert progress.loc[(0.01, 0), "valid_rise_last_20pct"] == pytest.approx(0.08)
+    assert progress.loc[(0.01, 1), "valid_rise_last_20pct"] == pytest.approx(0.0)  # 0.61 at 800 tokens and at the end
+    assert progress.took_off.to_dict() == {(0.001, 0): True, (0.01, 0): True, (0.01, 1): True, (0.01, 2): False}
+    convergence = _convergence(progress.reset_index()).iloc[0]
+    assert convergence.valid_rise_last_20pct == pytest.approx((0.08 + 0.0 + 0.04) / 3)
+    assert convergence.converged == "not converged"
+    assert _convergence(progress.reset_index().query("seed == 1")).iloc[0].converged == "converged"
+    takeoff = takeoff_table(progress.reset_index()).iloc[0]  # the selected (reported) rate only
+    assert (takeoff.lr, takeoff.runs, takeoff.took_off) == (0.01, 3, 2)

@@ -3,17 +3,22 @@
 The summary directory (`results/summary/` by default; a committed snapshot lives under
 `results/reference/summary/`) is all that tables and figures need:
 
-    evaluations.parquet   one row per (run, evaluated sample): identity + slice columns + scores,
-                          and `majority_correct` (whether the majority answer is right there)
-    runs.parquet          one row per (run, evaluation split): identity, cost, exact match
-    curves.parquet        one row per (run, training step): the training metrics
+    evaluations.parquet   one row per (reported run, evaluated sample): identity + slice
+                          columns + scores, and `majority_correct` (whether the majority
+                          answer is right there)
+    runs.parquet          one row per (reported run, evaluation split): identity, cost, exact match
+    curves.parquet        one row per (run, training step): the training metrics, of reported
+                          and tuning runs (`reported`)
+    selection.parquet     one row per (cell, learning rate of its grid): the validation exact
+                          match that chose the rate (thex.tuning), `selected`, `at_grid_edge`
     baselines.parquet     one row per (experiment, condition, split): the majority answer
                           (the training split's commonest answer) and its exact match
     datasets.json         the dataset config of every (experiment, condition)
 
-Every exact match in a table comes with a 95% confidence interval from the hierarchical
-bootstrap over test items and seeds (thex.stats), beside its majority-answer baseline;
-architectures are compared by paired bootstrap differences on the same test items.
+A run's identity is its cell (experiment, condition, arch, d_model, pos_emb), its learning
+rate and its seed. Every exact match in a table comes with a 95% confidence interval over
+test items and seeds (thex.stats), beside its majority-answer baseline; architectures are
+compared by paired differences on the same test items, with Holm-adjusted p-values.
 """
 
 from __future__ import annotations
@@ -36,13 +41,14 @@ import thex
 from thex.datasets import DatasetError, read_metadata
 from thex.experiments import Headline, parse_run_path
 from thex.io import atomic_path, write_json, write_text
-from thex.stats import em_interval, outcome_matrix, paired_difference
+from thex.stats import LEVEL, em_interval, holm, outcome_matrix, paired_difference
 
-IDENTITY = ["experiment", "condition", "arch", "seed"]
-SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet", "baselines.parquet", "datasets.json")
+CELL = ["experiment", "condition", "arch", "d_model", "pos_emb"]
+IDENTITY = [*CELL, "lr", "seed"]
+SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet", "selection.parquet", "baselines.parquet", "datasets.json")
 # The slice columns that get their own table (operators is exploded into one row per operator).
 SLICES = ("n_statements", "hops", "operators", "language", "n_globals", "depth")
-TABLE_NAMES = ["experiments", "headline", "orderings", "comparisons", "learning_curves"] + [f"slice_{column}" for column in SLICES]
+TABLE_NAMES = ["experiments", "headline", "orderings", "comparisons", "learning_curves", "tuning", "takeoff"] + [f"slice_{column}" for column in SLICES]
 # The pseudo-architecture that always prints the training split's commonest answer.
 MAJORITY = "majority"
 
@@ -72,17 +78,26 @@ def majority_outcomes(data_dir: str | os.PathLike) -> tuple[str, pd.DataFrame]:
     return answer, pd.concat(frames, ignore_index=True)
 
 
-def collect(run_dirs: Iterable[str | os.PathLike], data_dirs: Mapping[str, str | os.PathLike], out_dir: str | os.PathLike) -> None:
-    """Gather run directories (each with eval.parquet, eval.json, metrics.parquet) into a
-    summary directory; `data_dirs` maps "experiment/condition" of every run to its dataset
-    directory (the one it trained and was evaluated on)."""
+def collect(
+    run_dirs: Iterable[str | os.PathLike],
+    data_dirs: Mapping[str, str | os.PathLike],
+    out_dir: str | os.PathLike,
+    tuning_dirs: Iterable[str | os.PathLike] = (),
+    selections: Iterable[str | os.PathLike] = (),
+) -> None:
+    """Gather reported run directories (each with eval.parquet, eval.json, metrics.parquet),
+    the learning curves of the other tuning runs and each cell's learning-rate choice
+    (selected_lr.json) into a summary directory; `data_dirs` maps "experiment/condition"
+    of every run to its dataset directory (the one it trained and was evaluated on)."""
     evaluations, runs, curves = [], [], []
+    for run_dir in map(Path, tuning_dirs):
+        curves.append(_with_identity(_metrics(run_dir), parse_run_path(str(run_dir))).assign(reported=False))
     for run_dir in map(Path, run_dirs):
         identity = parse_run_path(str(run_dir))
         summary = json.loads((run_dir / "eval.json").read_text())
         evaluation = pq.read_table(run_dir / "eval.parquet").to_pandas()
         evaluations.append(_with_identity(evaluation, identity))
-        curves.append(_with_identity(pq.read_table(run_dir / "metrics.parquet").to_pandas(), identity))
+        curves.append(_with_identity(_metrics(run_dir), identity).assign(reported=True))
         for split, stats in summary["splits"].items():
             runs.append(
                 {
@@ -134,8 +149,37 @@ def collect(run_dirs: Iterable[str | os.PathLike], data_dirs: Mapping[str, str |
     _write_parquet(evaluation_frame, out_dir / "evaluations.parquet")
     _write_parquet(runs_frame, out_dir / "runs.parquet")
     _write_parquet(pd.concat(curves, ignore_index=True), out_dir / "curves.parquet")
+    _write_parquet(selection_frame([json.loads(Path(p).read_text()) for p in selections], runs_frame), out_dir / "selection.parquet")
     _write_parquet(pd.DataFrame(baselines), out_dir / "baselines.parquet")
     write_json(out_dir / "datasets.json", {"package_version": thex.__version__, "datasets": datasets})
+
+
+def selection_frame(choices: list[Mapping[str, Any]], runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (cell, rate of its grid) from select-lr's choices; every reported cell
+    must have one, and its runs must be at the selected rate."""
+    rows = []
+    for choice in choices:
+        for lr in choice["grid"]:
+            rows.append({**choice["cell"], "lr": float(lr), "n_tune_seeds": choice["n_seeds"],
+                         "valid_exact_match": choice["valid_exact_match"][repr(float(lr))],
+                         "selected": float(lr) == choice["selected_lr"], "at_grid_edge": choice["at_grid_edge"],
+                         "grid_size": len(choice["grid"])})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=[*CELL, "lr", "n_tune_seeds", "valid_exact_match", "selected", "at_grid_edge", "grid_size"])
+    chosen = frame[frame.selected].set_index(CELL)["lr"]
+    reported = runs.drop_duplicates(CELL + ["lr"]).set_index(CELL)["lr"]
+    missing = [cell for cell in reported.index if cell not in chosen.index]
+    if missing:
+        raise DatasetError(f"collect: no learning-rate choice (selected_lr.json) for {'/'.join(map(str, missing[0]))}")
+    wrong = [cell for cell, lr in reported.items() if chosen[cell] != lr]
+    if wrong:
+        raise DatasetError(f"collect: runs of {'/'.join(map(str, wrong[0]))} are not at its selected learning rate {chosen[wrong[0]]!r}")
+    return frame
+
+
+def _metrics(run_dir: Path) -> pd.DataFrame:
+    """A run's training metrics; the scheduled rate of each step as `step_lr` (`lr` is the
+    run's configured rate, part of its identity)."""
+    return pq.read_table(run_dir / "metrics.parquet").to_pandas().rename(columns={"lr": "step_lr"})
 
 
 def _with_identity(frame: pd.DataFrame, identity: Mapping[str, Any]) -> pd.DataFrame:
@@ -150,11 +194,26 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def load_summary(summary_dir: str | os.PathLike) -> dict[str, Any]:
+    """The summary's tables, each run row with `model`: its architecture, and its position
+    embedding where that is not the default ("gpt2/pos-none"), which is what comparisons
+    and figures tell apart within one width."""
     summary_dir = Path(summary_dir)
     missing = [name for name in SUMMARY_FILES if not (summary_dir / name).exists()]
     if missing:
         raise DatasetError(f"{summary_dir}: not a results summary (missing {', '.join(missing)})")
-    out: dict[str, Any] = {name.split(".")[0]: pd.read_parquet(summary_dir / name) for name in SUMMARY_FILES if name.endswith(".parquet")}
+    out: dict[str, Any] = {}
+    for name in SUMMARY_FILES:
+        if name.endswith(".parquet"):
+            try:
+                out[name.split(".")[0]] = pd.read_parquet(summary_dir / name)
+            except (OSError, ValueError) as err:  # pyarrow's errors for a truncated or foreign file
+                raise DatasetError(f"{summary_dir / name}: not a readable Parquet file ({str(err).splitlines()[0]}); collect the runs again") from None
+    for name in ("evaluations", "runs", "curves"):
+        absent = [c for c in IDENTITY if c not in out[name]]
+        if absent:
+            raise DatasetError(f"{summary_dir / (name + '.parquet')}: no {', '.join(absent)} column (a summary from before "
+                               "learning-rate tuning); collect the runs again")  # fmt: skip
+        out[name] = out[name].assign(model=model_labels(out[name]))
     if "majority_correct" not in out["evaluations"]:
         raise DatasetError(
             f"{summary_dir / 'evaluations.parquet'}: no majority_correct column (a summary from before the majority "
@@ -164,11 +223,24 @@ def load_summary(summary_dir: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+def model_labels(frame: pd.DataFrame) -> pd.Series:
+    """The architecture, with `/pos-<pos_emb>` where the position embedding is not "auto"."""
+    return frame["arch"].where(frame["pos_emb"] == "auto", frame["arch"] + "/pos-" + frame["pos_emb"].astype(str))
+
+
 # ---------------------------------------------------------------------------------------
-# Statistics per group: exact match with its bootstrap CI and majority baseline
+# Statistics per group: exact match with its CI and majority baseline
 
 
 STAT_COLUMNS = ["n_seeds", "n_items", "em_mean", "em_ci_low", "em_ci_high", "majority_baseline", "above_baseline"]
+# A table row: one cell on one evaluation split.
+ROW = ["experiment", "condition", "split", "d_model", "pos_emb", "arch"]
+# A validation curve that still rises by this much over its last 20% of tokens has not
+# flattened: its exact match is reported as "not converged".
+CONVERGED_RISE = 0.02
+# A run has taken off when its final validation exact match is this far above the valid
+# split's majority baseline (about 3 standard errors on 512 programs).
+TAKEOFF_MARGIN = 0.05
 
 
 def _explode_operators(frame: pd.DataFrame) -> pd.DataFrame:
@@ -184,9 +256,9 @@ def _pooled_item_ids(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def em_stats(evaluations: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Per group of `by` (which must include the architecture): exact match over seeds and
-    items with its 95% hierarchical bootstrap CI, and the majority baseline on the same items.
-    `above_baseline`: the CI's lower end is above the baseline."""
+    """Per group of `by` (which must tell runs of different cells apart): exact match over
+    seeds and items with its 95% CI (thex.stats), and the majority baseline on the same
+    items. `above_baseline`: the CI's lower end is above the baseline."""
     rows = []
     for key, group in evaluations.groupby(by, sort=True, dropna=True):
         items = group.drop_duplicates(["split", "id"])
@@ -198,10 +270,47 @@ def em_stats(evaluations: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=by + STAT_COLUMNS)
 
 
-def experiment_table(evaluations: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Exact match with CI and majority baseline per (experiment, condition, split, arch), with cost."""
-    keys = ["experiment", "condition", "split", "arch"]
-    cost = runs.groupby(keys, sort=True).agg(
+def run_progress(curves: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
+    """Per run (IDENTITY): its final validation exact match, how much that rose over the last
+    20% of its tokens (from the last validation at or before 80%; NaN without one), and
+    whether it took off (TAKEOFF_MARGIN above the valid split's majority baseline)."""
+    valid = curves.dropna(subset=["valid_exact_match"]).sort_values("step")
+    rows = []
+    for key, run in valid.groupby(IDENTITY, sort=True):
+        final = run.iloc[-1]
+        earlier = run[run["tokens"] <= 0.8 * final["tokens"]]
+        rise = float(final["valid_exact_match"] - earlier.iloc[-1]["valid_exact_match"]) if len(earlier) else math.nan
+        rows.append({**dict(zip(IDENTITY, key)), "reported": bool(final["reported"]), "final_valid_em": float(final["valid_exact_match"]),
+                     "valid_rise_last_20pct": rise})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "reported", "final_valid_em", "valid_rise_last_20pct"])
+    valid_base = baselines[baselines.split == "valid"][["experiment", "condition", "majority_baseline"]]
+    frame = frame.merge(valid_base.rename(columns={"majority_baseline": "valid_baseline"}), on=["experiment", "condition"], how="left")
+    frame["took_off"] = frame["final_valid_em"] >= frame["valid_baseline"] + TAKEOFF_MARGIN
+    return frame
+
+
+def _convergence(progress: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, over its reported runs: the mean rise of the validation curve over the last
+    20% of tokens and the verdict "converged" / "not converged" / "unknown"."""
+    reported = progress[progress.reported]
+    rise = reported.groupby(CELL, sort=True)["valid_rise_last_20pct"].mean().rename("valid_rise_last_20pct").reset_index()
+    rise["converged"] = np.where(rise["valid_rise_last_20pct"].isna(), "unknown",
+                                 np.where(rise["valid_rise_last_20pct"] < CONVERGED_RISE, "converged", "not converged"))  # fmt: skip
+    return rise
+
+
+def _selected_rates(selection: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: the selected lr, whether it is at an edge of its grid, and the grid."""
+    grids = selection.groupby(CELL, sort=True)["lr"].agg(lambda lrs: ",".join(f"{lr:g}" for lr in sorted(lrs))).rename("lr_grid")
+    chosen = selection[selection.selected].set_index(CELL)[["lr", "at_grid_edge"]].rename(columns={"at_grid_edge": "lr_at_grid_edge"})
+    return chosen.join(grids).reset_index()
+
+
+def experiment_table(evaluations: pd.DataFrame, runs: pd.DataFrame, selection: pd.DataFrame | None = None,
+                     progress: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
+    """Exact match with CI and majority baseline per (experiment, condition, split, cell),
+    with the selected learning rate, convergence and cost."""
+    cost = runs.groupby(ROW, sort=True).agg(
         parameters=("parameters", "first"),
         train_tokens=("train_tokens", "mean"),
         train_wall_s=("train_wall_s", "mean"),
@@ -209,7 +318,12 @@ def experiment_table(evaluations: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFr
         final_loss_answer=("final_loss_answer", "mean"),
         final_loss_all=("final_loss_all", "mean"),
     )
-    return em_stats(evaluations, keys).merge(cost.reset_index(), on=keys, how="left")
+    table = em_stats(evaluations, ROW).merge(cost.reset_index(), on=ROW, how="left")
+    if selection is not None:
+        table = table.merge(_selected_rates(selection), on=CELL, how="left")
+    if progress is not None:
+        table = table.merge(_convergence(progress), on=CELL, how="left")
+    return table
 
 
 def slice_table(evaluations: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -217,36 +331,48 @@ def slice_table(evaluations: pd.DataFrame, column: str) -> pd.DataFrame:
     frame = evaluations.dropna(subset=[column])
     if column == "operators":
         frame = _explode_operators(frame)
-    return em_stats(frame, ["experiment", "condition", "split", "arch", column])
+    return em_stats(frame, ROW + [column])
+
+
+def _verdicts(frame: pd.DataFrame, better: str = "better", worse: str = "worse") -> pd.DataFrame:
+    """Adds p_holm (Holm over every row of `frame`) and the raw and adjusted verdicts on
+    "<better> > <worse>": supported / contradicted at p < 0.05, undecided otherwise."""
+    frame = frame.assign(p_holm=holm(frame["p_value"]) if len(frame) else [])
+
+    def verdict(p: pd.Series) -> np.ndarray:
+        significant = p < 1 - LEVEL
+        return np.where(significant & (frame["difference"] > 0), "supported",
+                        np.where(significant & (frame["difference"] < 0), "contradicted", "undecided"))  # fmt: skip
+
+    return frame.assign(verdict_raw=verdict(frame["p_value"]), verdict=verdict(frame["p_holm"]))
 
 
 def comparisons_table(evaluations: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of architectures (and each against the majority answer) per (experiment,
-    condition, split): the exact-match difference a - b on the same test items with its
-    paired bootstrap 95% CI, and whether the CI excludes 0."""
+    """Every pair of models (and each against the majority answer) per (experiment,
+    condition, split, width): the exact-match difference a - b on the same test items with
+    its 95% CI and p-value, Holm-adjusted over the whole table; `verdict` reads "a > b"."""
     rows = []
-    for (experiment, condition, split), group in evaluations.groupby(["experiment", "condition", "split"], sort=True):
+    for (experiment, condition, split, d_model), group in evaluations.groupby(["experiment", "condition", "split", "d_model"], sort=True):
         items = pd.Index(sorted(group["id"].unique()))
-        matrices = {arch: outcome_matrix(part, items) for arch, part in group.groupby("arch", sort=True)}
+        matrices = {model: outcome_matrix(part, items) for model, part in group.groupby("model", sort=True)}
         majority = group.drop_duplicates("id").set_index("id")["majority_correct"].reindex(items)
         matrices[MAJORITY] = majority.to_numpy(dtype=np.float64)[None, :]  # (1, items): a fixed predictor
-        archs = _arch_order(matrices)
-        for a, b in combinations(archs, 2):
-            diff, low, high = paired_difference(matrices[a], matrices[b])
-            excludes = bool(low > 0 or high < 0)
-            verdict = f"{a} > {b}" if low > 0 else f"{b} > {a}" if high < 0 else "no difference shown"
-            rows.append({"experiment": experiment, "condition": condition, "split": split, "arch_a": a, "arch_b": b,
+        for a, b in combinations(_arch_order(matrices), 2):
+            result = paired_difference(matrices[a], matrices[b])
+            rows.append({"experiment": experiment, "condition": condition, "split": split, "d_model": d_model,
+                         "model_a": a, "model_b": b, "n_seeds_a": len(matrices[a]), "n_seeds_b": len(matrices[b]),
                          "n_items": len(items), "em_a": float(matrices[a].mean()), "em_b": float(matrices[b].mean()),
-                         "difference": diff, "ci_low": low, "ci_high": high, "excludes_zero": excludes,
-                         "verdict": verdict})  # fmt: skip
-    return pd.DataFrame(rows)
+                         **result._asdict(), "excludes_zero": bool(result.ci_low > 0 or result.ci_high < 0)})  # fmt: skip
+    columns = ["experiment", "condition", "split", "d_model", "model_a", "model_b", "n_seeds_a", "n_seeds_b", "n_items",
+               "em_a", "em_b", "difference", "ci_low", "ci_high", "p_value", "excludes_zero"]  # fmt: skip
+    return _verdicts(pd.DataFrame(rows, columns=columns))
 
 
 def learning_curve_table(curves: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
-    """Validation exact match and answer loss at every validation step, mean over seeds, per
-    (experiment, condition, arch), beside the valid split's majority baseline."""
-    keys = ["experiment", "condition", "arch", "step"]
-    frame = curves.dropna(subset=["valid_exact_match"])
+    """Validation exact match and answer loss at every validation step of the reported runs
+    (each cell's selected rate), mean over seeds, beside the valid split's majority baseline."""
+    keys = [*CELL, "lr", "step"]
+    frame = curves[curves["reported"]].dropna(subset=["valid_exact_match"])
     table = frame.groupby(keys, sort=True).agg(
         n_seeds=("seed", "nunique"),
         tokens=("tokens", "mean"),
@@ -257,70 +383,130 @@ def learning_curve_table(curves: pd.DataFrame, baselines: pd.DataFrame) -> pd.Da
     return table.merge(valid, on=["experiment", "condition"], how="left")
 
 
-def _arch_order(archs: Iterable[str]) -> list[str]:
-    """gpt2, hyena, the THEX variants by block, any other mixer list; the majority last."""
+def tuning_table(selection: pd.DataFrame, progress: pd.DataFrame) -> pd.DataFrame:
+    """Every cell's learning-rate grid: the validation exact match that chose the rate
+    (mean over tuning seeds), the selected rate, whether it is at the grid's edge, and how
+    many of the rate's runs took off."""
+    takeoff = progress.groupby([*CELL, "lr"], sort=True).agg(runs=("seed", "nunique"), took_off=("took_off", "sum")).reset_index()
+    table = selection.merge(takeoff, on=[*CELL, "lr"], how="left").astype({"runs": "Int64", "took_off": "Int64"})
+    return table.sort_values([*CELL, "lr"], kind="stable").reset_index(drop=True)
 
-    def key(arch: str):
+
+def takeoff_table(progress: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, over its runs at the selected rate (reported seeds, and tuning seeds at that
+    rate): how many left the majority baseline (thex.aggregate.TAKEOFF_MARGIN)."""
+    rows = []
+    reported_lr = progress[progress.reported].drop_duplicates(CELL)[[*CELL, "lr"]]
+    runs = progress.merge(reported_lr, on=[*CELL, "lr"])
+    for key, part in runs.groupby([*CELL, "lr"], sort=True):
+        rows.append({**dict(zip([*CELL, "lr"], key)), "runs": len(part), "took_off": int(part["took_off"].sum()),
+                     "takeoff_rate": float(part["took_off"].mean()), "valid_baseline": float(part["valid_baseline"].iloc[0]),
+                     "final_valid_em_by_seed": " ".join(f"{s}:{v:.3f}" for s, v in zip(part["seed"], part["final_valid_em"]))})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*CELL, "lr", "runs", "took_off", "takeoff_rate", "valid_baseline", "final_valid_em_by_seed"])
+
+
+def _arch_order(archs: Iterable[str]) -> list[str]:
+    """gpt2, hyena, the THEX variants by block, any other mixer list; the majority last;
+    a variant (gpt2/pos-none) after its architecture."""
+
+    def key(label: str):
+        arch, _, variant = label.partition("/")
         blocks = [int(b) for b in re.findall(r"\d+", arch)]
-        return ({"gpt2": 0, "hyena": 1, MAJORITY: 9}.get(arch, 2), blocks, arch)
+        return ({"gpt2": 0, "hyena": 1, MAJORITY: 9}.get(arch, 2), blocks, arch, variant)
 
     return sorted(set(archs), key=key)
 
 
+# ---------------------------------------------------------------------------------------
+# The paper's claims on the headline settings
+
+
+def chosen_placement(selection: pd.DataFrame, spec: Headline, d_model: int) -> str | None:
+    """The THEX variant of `spec.placements` with the best validation exact match at its
+    selected rate (the tuning seeds' mean): a placement chosen without the test split."""
+    chosen = selection[selection.selected & (selection.experiment == spec.experiment) & (selection.condition == spec.condition)
+                       & (selection.d_model == d_model) & (selection.pos_emb == "auto") & selection.arch.isin(spec.placements)]  # fmt: skip
+    if chosen.empty:
+        return None
+    best = chosen["valid_exact_match"].max()
+    return _arch_order(chosen[chosen["valid_exact_match"] == best]["arch"])[0]  # ties: the earliest block
+
+
+def _thex_roles(spec: Headline, chosen: str | None) -> list[tuple[str, str]]:
+    """(THEX variant, why it stands for THEX): the config's (the paper's relative depth) and
+    the placement chosen on validation, once if they are the same."""
+    if chosen is None:
+        return [(spec.thex, "paper depth")]
+    if chosen == spec.thex:
+        return [(spec.thex, "paper depth, also chosen on validation")]
+    return [(spec.thex, "paper depth"), (chosen, "chosen on validation")]
+
+
 def _headline_evaluations(evaluations: pd.DataFrame, spec: Headline) -> pd.DataFrame:
-    selected = evaluations[(evaluations.experiment == spec.experiment) & (evaluations.condition == spec.condition)]
+    selected = evaluations[(evaluations.experiment == spec.experiment) & (evaluations.condition == spec.condition)
+                           & (evaluations.pos_emb == "auto")]  # fmt: skip
     if spec.split is not None:
         selected = selected[selected.split == spec.split]
-    return selected[selected.arch.isin(["gpt2", "hyena", spec.thex])]
+    return selected
 
 
-def headline_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline]) -> pd.DataFrame:
-    """Our exact match for GPT-2, Hyena and the named THEX beside the author-reported numbers
-    (over all evaluation splits of the condition, or the one named)."""
+def headline_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline], selection: pd.DataFrame) -> pd.DataFrame:
+    """Our exact match for GPT-2, Hyena, the named THEX and the placement chosen on
+    validation, at each width, beside the author-reported numbers (over all evaluation
+    splits of the condition, or the one named)."""
     rows = []
     for setting, spec in headline.items():
         selected = _headline_evaluations(evaluations, spec)
-        stats = em_stats(selected, ["arch"]).set_index("arch")
-        for arch in ("gpt2", "hyena", spec.thex):
-            ours = stats.loc[arch] if arch in stats.index else pd.Series(dtype=float)
-            paper_arch = arch if arch in ("gpt2", "hyena") else "thex"
-            rows.append(
-                {
-                    "setting": setting,
-                    "arch": arch,
-                    **{column: ours.get(column, math.nan) for column in STAT_COLUMNS},
-                    "author_reported_em": spec.reported.get(paper_arch, math.nan),
-                    "source": f"{spec.experiment}/{spec.condition}" + (f" ({spec.split})" if spec.split else ""),
-                }
-            )
-    return pd.DataFrame(rows)
+        stats = em_stats(selected, ["d_model", "arch"]).set_index(["d_model", "arch"])
+        for d_model in sorted(selected["d_model"].unique()):
+            roles = [("gpt2", "gpt2"), ("hyena", "hyena")] + [(arch, f"thex ({which})") for arch, which in _thex_roles(spec, chosen_placement(selection, spec, d_model))]
+            for arch, role in roles:
+                ours = stats.loc[(d_model, arch)] if (d_model, arch) in stats.index else pd.Series(dtype=float)
+                rows.append({"setting": setting, "d_model": d_model, "arch": arch, "role": role,
+                             **{column: ours.get(column, math.nan) for column in STAT_COLUMNS},
+                             "author_reported_em": spec.reported.get(role.split()[0], math.nan),
+                             "source": f"{spec.experiment}/{spec.condition}" + (f" ({spec.split})" if spec.split else "")})  # fmt: skip
+    return pd.DataFrame(rows, columns=["setting", "d_model", "arch", "role", *STAT_COLUMNS, "author_reported_em", "source"])
 
 
-def orderings_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline]) -> pd.DataFrame:
-    """The paper's orderings (THEX > Hyena > GPT-2) tested on each headline setting: the
-    paired difference and whether these results support it, contradict it or cannot decide."""
+def orderings_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline], selection: pd.DataFrame,
+                    progress: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
+    """The paper's orderings (THEX > Hyena > GPT-2) tested on each headline setting at each
+    width: the paired difference, its p-value raw and Holm-adjusted over every claim of the
+    table, and the verdict (supported / contradicted / undecided) from each. THEX is the
+    config's variant (the paper's relative depth) and, where `placements` are given, the
+    variant chosen on validation. `converged`: both sides' validation curves flattened."""
+    convergence = _convergence(progress).set_index(CELL)["converged"] if progress is not None else pd.Series(dtype=object)
     rows = []
     for setting, spec in headline.items():
-        selected = _headline_evaluations(evaluations, spec)
-        selected = _pooled_item_ids(selected)
-        items = pd.Index(sorted(selected["id"].unique()))
-        for better, worse in ((spec.thex, "hyena"), ("hyena", "gpt2"), (spec.thex, "gpt2")):
-            a, b = selected[selected.arch == better], selected[selected.arch == worse]
-            if a.empty or b.empty:
-                continue
-            diff, low, high = paired_difference(outcome_matrix(a, items), outcome_matrix(b, items))
-            verdict = "supported" if low > 0 else "contradicted" if high < 0 else "undecided"
-            rows.append({"setting": setting, "claim": f"{better} > {worse}", "difference": diff, "ci_low": low,
-                         "ci_high": high, "verdict": verdict})  # fmt: skip
-    return pd.DataFrame(rows, columns=["setting", "claim", "difference", "ci_low", "ci_high", "verdict"])
+        selected = _pooled_item_ids(_headline_evaluations(evaluations, spec))
+        for d_model in sorted(selected["d_model"].unique()):
+            at_width = selected[selected.d_model == d_model]
+            items = pd.Index(sorted(at_width["id"].unique()))
+            thexes = _thex_roles(spec, chosen_placement(selection, spec, d_model))
+            claims = [(thex, "hyena", which) for thex, which in thexes] + [("hyena", "gpt2", "")]
+            claims += [(thex, "gpt2", which) for thex, which in thexes]
+            for better, worse, which in claims:
+                a, b = at_width[at_width.arch == better], at_width[at_width.arch == worse]
+                if a.empty or b.empty:
+                    continue
+                result = paired_difference(outcome_matrix(a, items), outcome_matrix(b, items))
+                flags = [convergence.get((spec.experiment, spec.condition, arch, d_model, "auto"), "unknown") for arch in (better, worse)]
+                rows.append({"setting": setting, "d_model": d_model, "claim": f"{better} > {worse}", "thex": which,
+                             "n_seeds": f"{a.seed.nunique()}/{b.seed.nunique()}", **result._asdict(),
+                             "converged": "converged" if all(f == "converged" for f in flags) else
+                             "not converged" if "not converged" in flags else "unknown"})  # fmt: skip
+    columns = ["setting", "d_model", "claim", "thex", "n_seeds", "difference", "ci_low", "ci_high", "p_value", "converged"]
+    return _verdicts(pd.DataFrame(rows, columns=columns))
 
 
 def orderings_sentence(orderings: pd.DataFrame) -> str:
-    """The orderings table in words, one sentence per headline setting."""
+    """The orderings table in words, one sentence per headline setting and width."""
     sentences = []
-    for setting, part in orderings.groupby("setting", sort=False):
-        clauses = [f"{r.claim} {r.verdict} ({r.difference:+.3f}, 95% CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}])" for r in part.itertuples()]
-        sentences.append(f"{setting}: " + "; ".join(clauses) + ".")
+    for (setting, d_model), part in orderings.groupby(["setting", "d_model"], sort=False):
+        clauses = [f"{r.claim} {r.verdict} ({r.difference:+.3f}, 95% CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}], Holm p {r.p_holm:.3g})"
+                   for r in part.itertuples()]  # fmt: skip
+        sentences.append(f"{setting} at width {d_model}: " + "; ".join(clauses) + ".")
     return " ".join(sentences)
 
 
@@ -329,7 +515,11 @@ def to_markdown(frame: pd.DataFrame, title: str = "", note: str = "") -> str:
 
     def cell(value: Any) -> Any:
         if isinstance(value, float):
-            return "-" if math.isnan(value) else f"{value:.3f}" if abs(value) < 1e4 else f"{value:,.0f}"
+            if math.isnan(value):
+                return "-"
+            if value != 0 and abs(value) < 1e-3:
+                return f"{value:.2g}"  # p-values and learning rates
+            return f"{value:.3f}" if abs(value) < 1e4 else f"{value:,.0f}"
         return value
 
     lines = [f"## {title}", ""] if title else []
@@ -339,42 +529,67 @@ def to_markdown(frame: pd.DataFrame, title: str = "", note: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+CI_NOTE = (
+    "em_ci_low/em_ci_high: 95% interval over test items and seeds (Student t with Welch-Satterthwaite degrees of freedom, "
+    "thex/stats.py); majority_baseline: exact match of always printing the training split's commonest answer."
+)
 HEADLINE_NOTE = (
     "author_reported_em: exact match reported by the authors of arXiv 2406.02592 for GPT-2, Hyena and THEX-12 "
     "(globals) / THEX-13 (multilang) on their own, unpublished languages and scale. They are shown for orientation, "
-    "not as ground truth: these runs use LoLaMeMe v1 as defined in docs/languages.md, at this config's scale. "
-    "em_ci_low/em_ci_high: 95% hierarchical bootstrap over test items and seeds; majority_baseline: exact match of "
-    "always printing the training split's commonest answer."
+    "not as ground truth: these runs use LoLaMeMe v1 as defined in docs/languages.md, at this config's scale. " + CI_NOTE
 )
 COMPARISONS_NOTE = (
-    "difference = em_a - em_b on the same test items, with a paired bootstrap 95% CI (items and seeds resampled); "
-    "'majority' is the fixed predictor that always prints the training split's commonest answer."
+    "difference = em_a - em_b on the same test items, 95% CI and two-sided p-value over items (paired) and seeds (not "
+    "paired across models); p_holm: Holm-adjusted over every row of this table; verdict from p_holm: 'supported' reads "
+    "model_a > model_b. 'majority' is the fixed predictor that always prints the training split's commonest answer."
 )
+ORDERINGS_NOTE = (
+    "Each claim at each width: paired difference, 95% CI, p-value raw and Holm-adjusted over every claim of this table; "
+    "verdict from p_holm (verdict_raw from p_value). converged: both models' validation curves rose by less than "
+    f"{CONVERGED_RISE} over their last 20% of tokens; 'not converged' means more tokens could change the verdict."
+)
+TABLE_NOTES: dict[str, tuple[str, str]] = {
+    "experiments": ("Exact match by experiment and model (95% CI, majority baseline, selected learning rate)", CI_NOTE +
+                    " lr: the learning rate selected on validation from lr_grid; lr_at_grid_edge: the best rate is the "
+                    "smallest or largest tried, so the optimum may lie outside the grid (empty: one rate, nothing tuned)."),
+    "headline": ("Headline comparison with the paper", HEADLINE_NOTE),
+    "orderings": ("The paper's orderings on the headline settings, by width", ORDERINGS_NOTE),
+    "comparisons": ("Paired comparisons of models", COMPARISONS_NOTE),
+    "learning_curves": ("Learning curves: validation exact match vs training tokens (selected rate, mean over seeds)",
+                        "majority_baseline: the valid split's exact match of always printing the training split's commonest answer."),
+    "tuning": ("Learning-rate selection on the validation split", "valid_exact_match: final validation exact match, mean over "
+               "the tuning seeds; the selected rate is the best (ties: the smaller). runs / took_off: runs of that rate, "
+               f"and those that ended at least {TAKEOFF_MARGIN} above the valid majority baseline."),
+    "takeoff": ("Take-off: runs that left the majority baseline", f"A run took off when its final validation exact match is "
+                f"at least {TAKEOFF_MARGIN} above the valid split's majority baseline; runs at each cell's selected rate."),
+}  # fmt: skip
 
 
 def write_tables(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, headline: Mapping[str, Headline]) -> list[Path]:
     """Every table as CSV and Markdown; returns the paths written."""
     summary = load_summary(summary_dir)
-    evaluations = summary["evaluations"]
+    evaluations, selection = summary["evaluations"], summary["selection"]
+    progress = run_progress(summary["curves"], summary["baselines"])
     out_dir = Path(out_dir)
-    orderings = orderings_table(evaluations, headline)
-    tables: dict[str, tuple[pd.DataFrame, str, str]] = {
-        "experiments": (experiment_table(evaluations, summary["runs"]), "Exact match by experiment and architecture (95% CI, majority baseline)", ""),
-        "headline": (headline_table(evaluations, headline), "Headline comparison with the paper", HEADLINE_NOTE + " " + orderings_sentence(orderings)),
-        "orderings": (orderings, "The paper's orderings on the headline settings", ""),
-        "comparisons": (comparisons_table(evaluations), "Paired comparisons of architectures", COMPARISONS_NOTE),
-        "learning_curves": (
-            learning_curve_table(summary["curves"], summary["baselines"]),
-            "Learning curves: validation exact match vs training tokens (mean over seeds)",
-            "majority_baseline: the valid split's exact match of always printing the training split's commonest answer.",
-        ),
+    orderings = orderings_table(evaluations, headline, selection, progress)
+    tables: dict[str, pd.DataFrame] = {
+        "experiments": experiment_table(evaluations, summary["runs"], selection, progress),
+        "headline": headline_table(evaluations, headline, selection),
+        "orderings": orderings,
+        "comparisons": comparisons_table(evaluations),
+        "learning_curves": learning_curve_table(summary["curves"], summary["baselines"]),
+        "tuning": tuning_table(selection, progress),
+        "takeoff": takeoff_table(progress),
     }
+    notes = dict(TABLE_NOTES)
+    notes["headline"] = (notes["headline"][0], notes["headline"][1] + " " + orderings_sentence(orderings))
     for column in SLICES:
-        tables[f"slice_{column}"] = (slice_table(evaluations, column), f"Exact match by {column}", "")
+        tables[f"slice_{column}"] = slice_table(evaluations, column)
+        notes[f"slice_{column}"] = (f"Exact match by {column}", "")
     written = []
-    for name, (frame, title, note) in tables.items():
+    for name, frame in tables.items():
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-        write_text(out_dir / f"{name}.md", to_markdown(frame, title, note))
+        write_text(out_dir / f"{name}.md", to_markdown(frame, *notes[name]))
         written += [out_dir / f"{name}.csv", out_dir / f"{name}.md"]
     return written

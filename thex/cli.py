@@ -25,6 +25,7 @@ COMMANDS = {
     "interpret": "parse and run a LoLa/MeMe/ListOps program, print its answer",
     "train": "train (or resume) one model on a dataset",
     "evaluate": "score a trained model on a dataset's evaluation splits",
+    "select-lr": "choose a cell's learning rate from its tuning runs' validation scores",
     "collect": "gather run results into a summary directory",
     "tables": "comparison tables (CSV, Markdown) from a results summary",
     "plots": "the figures (PNG, SVG) from a results summary",
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m thex COMMAND [options]\n\ncommands:\n" + "\n".join(lines), file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:
-        return globals()[f"cli_{argv[0]}"](argv[1:]) or 0
+        return globals()[f"cli_{argv[0].replace('-', '_')}"](argv[1:]) or 0
     except ThexError as err:
         print(f"thex {argv[0]}: error: {err}", file=sys.stderr)
         return 2
@@ -222,6 +223,23 @@ def cli_evaluate(argv: list[str]) -> int:
     return 0
 
 
+def cli_select_lr(argv: list[str]) -> int:
+    from thex.io import write_json
+    from thex.tuning import select_lr
+
+    parser = argparse.ArgumentParser(
+        prog="python -m thex select-lr",
+        description="Choose one cell's learning rate: the best mean final validation exact match over its tuning runs.",
+    )
+    parser.add_argument("--runs", nargs="+", required=True, help="the cell's tuning run directories (every rate, every tuning seed)")
+    parser.add_argument("--out", type=Path, required=True, help="JSON: grid, scores, selected_lr, at_grid_edge")
+    args = parser.parse_args(argv)
+    choice = select_lr(args.runs)
+    write_json(args.out, choice)
+    print(f"selected lr {choice['selected_lr']!r} of {choice['grid']} (validation exact match {choice['valid_exact_match']})")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------
 # Results: summary, tables, figures (no torch)
 
@@ -230,13 +248,17 @@ def cli_collect(argv: list[str]) -> int:
     from thex.aggregate import collect
 
     parser = argparse.ArgumentParser(prog="python -m thex collect", description="Gather run results into a summary directory.")
-    parser.add_argument("--runs", nargs="+", required=True, help="run directories .../EXPERIMENT/CONDITION/ARCH/seedN")
+    parser.add_argument(
+        "--runs", nargs="+", required=True, help="reported run directories .../EXPERIMENT/CONDITION/ARCH/dW-pos_P/lrR/seedN"
+    )
+    parser.add_argument("--tuning-runs", nargs="*", default=[], help="other tuning runs (their learning curves only)")
+    parser.add_argument("--selections", nargs="+", required=True, help="every cell's selected_lr.json (python -m thex select-lr)")
     parser.add_argument("--data", nargs="*", default=[], metavar="EXPERIMENT/CONDITION=DIR", help="dataset directories")
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
     data_dirs = dict(item.split("=", 1) for item in args.data)
-    collect(args.runs, data_dirs, args.out_dir)
-    print(f"collected {len(args.runs)} runs into {args.out_dir}")
+    collect(args.runs, data_dirs, args.out_dir, args.tuning_runs, args.selections)
+    print(f"collected {len(args.runs)} reported and {len(args.tuning_runs)} tuning runs into {args.out_dir}")
     return 0
 
 
@@ -245,20 +267,25 @@ def _summary_parser(command: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m thex {command}", description=description)
     parser.add_argument("--summary-dir", type=Path, required=True)
     parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--headline", default="{}", help="JSON (or a YAML file) of the config's `headline` section")
     return parser
+
+
+def _headline(text: str) -> dict[str, Any]:
+    """The config's `headline` section from --headline (JSON, or a YAML file)."""
+    from thex.config import from_dict
+    from thex.experiments import Headline
+
+    raw = load_config_source(text)
+    return {name: from_dict(Headline, spec, f"headline.{name}") for name, spec in (raw or {}).items()}
 
 
 def cli_tables(argv: list[str]) -> int:
     from thex.aggregate import write_tables
-    from thex.config import from_dict
-    from thex.experiments import Headline
 
     parser = _summary_parser("tables", "Comparison tables from a results summary.")
-    parser.add_argument("--headline", default="{}", help="JSON (or a YAML file) of the config's `headline` section")
     args = parser.parse_args(argv)
-    raw = load_config_source(args.headline)
-    headline = {name: from_dict(Headline, spec, f"headline.{name}") for name, spec in (raw or {}).items()}
-    written = write_tables(args.summary_dir, args.out_dir, headline)
+    written = write_tables(args.summary_dir, args.out_dir, _headline(args.headline))
     print(f"wrote {len(written)} table files to {args.out_dir}")
     return 0
 
@@ -267,7 +294,7 @@ def cli_plots(argv: list[str]) -> int:
     from thex.plots import write_figures
 
     args = _summary_parser("plots", "The figures from a results summary.").parse_args(argv)
-    written = write_figures(args.summary_dir, args.out_dir)
+    written = write_figures(args.summary_dir, args.out_dir, _headline(args.headline))
     print(f"wrote {len(written)} figure files to {args.out_dir}")
     return 0
 

@@ -113,6 +113,7 @@ STAGE_COMMANDS = {
     "data": "generate",
     "train": "train",
     "evaluate": "evaluate",
+    "select_lr": "select_lr",
     "collect": "collect",
     "tables": "tables",
     "plots": "plots",

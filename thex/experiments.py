@@ -7,12 +7,16 @@ knob or `thex-17` on a 16-block model fails with a message naming where it is.
 
 An experiment has a base dataset config (`data`) and named `conditions`, each either
 overrides deep-merged onto `data` (e.g. `{programs: {n_globals: 100}}`) or a reference
-`{dataset: other_experiment/condition}` to reuse that dataset. Every (condition,
-architecture, seed) of an experiment is one training job; outputs live at paths that
-encode them:
+`{dataset: other_experiment/condition}` to reuse that dataset. A `sweep` (top level, or
+per experiment) varies settings across jobs: every width (`d_model`) and position
+embedding (`pos_emb`) is its own *cell*, reported side by side, and the learning rate
+(`lr`) is *tuned*: each rate of the grid is trained with the tuning seeds, and per cell the
+rate with the best validation exact match is the one whose runs are evaluated and reported
+(thex/tuning.py). Outputs live at paths that encode all of it:
 
     {results}/{experiment}/{condition}/data/{split}.parquet
-    {results}/{experiment}/{condition}/{arch}/seed{seed}/...
+    {results}/{experiment}/{condition}/{arch}/d{d_model}-pos_{pos_emb}/selected_lr.json
+    {results}/{experiment}/{condition}/{arch}/d{d_model}-pos_{pos_emb}/lr{lr}/seed{seed}/...
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Iterator, Mapping
+from typing import Annotated, Any, Iterator, Literal, Mapping, NamedTuple
 
 from thex.config import ConfigError, Overrides, Schema, from_dict
 from thex.datasets import DatasetConfig
@@ -44,6 +48,58 @@ Architectures = Annotated[tuple[Architecture, ...], Schema({"minItems": 1})]
 Seeds = Annotated[tuple[Seed, ...], Schema({"minItems": 1})]
 Named = Schema({"propertyNames": {"pattern": NAME_RE.pattern}, "minProperties": 1})
 DatasetOverrides = Annotated[Mapping[str, Any], Overrides(DatasetConfig)]
+PosEmb = Literal["auto", "learned", "none"]
+# The run directory below the condition: what scale_name and lr_name write.
+SCALE_RE = re.compile(r"d(?P<d_model>[0-9]+)-pos_(?P<pos_emb>auto|learned|none)")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Settings varied across an experiment's jobs (docs/models.md, "Sweeps")."""
+
+    # widths: every value is its own cell, reported side by side (a scale axis)
+    d_model: Annotated[tuple[Annotated[int, AT_LEAST[1]], ...], Schema({"minItems": 1})] | None = None
+    # position embeddings: every value is its own cell (an ablation; see ModelConfig.pos_emb)
+    pos_emb: Annotated[tuple[PosEmb, ...], Schema({"minItems": 1})] | None = None
+    # learning rates, tuned: per cell, the rate with the best validation exact match (mean
+    # over tune_seeds) is selected, and only its runs are evaluated on the test splits
+    lr: Annotated[tuple[float, ...], Schema({"minItems": 1})] | None = None
+    # the seeds that train every rate of the grid (default: the reported seeds); seeds not
+    # among them train the selected rate only
+    tune_seeds: Seeds | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("d_model", "pos_emb", "lr", "tune_seeds"):
+            values = getattr(self, key)
+            if values is not None and len(set(values)) != len(values):
+                raise ConfigError(f"{key}: a value is given twice in {list(values)}")
+        if self.lr is not None and min(self.lr) <= 0:
+            raise ConfigError(f"lr: learning rates must be > 0, got {list(self.lr)}")
+
+    def over(self, base: "Sweep") -> "Sweep":
+        """This sweep's keys, and `base`'s where this one leaves them out."""
+        return Sweep(**{k: getattr(self, k) if getattr(self, k) is not None else getattr(base, k) for k in Sweep.__dataclass_fields__})
+
+
+class Cell(NamedTuple):
+    """What a row of the tables is about: one architecture at one setting of the sweep's
+    axes, trained on one condition. Its learning rate is selected, not part of it."""
+
+    experiment: str
+    condition: str
+    arch: str
+    d_model: int
+    pos_emb: str
+
+
+def scale_name(d_model: int, pos_emb: str) -> str:
+    """The directory of a cell below its architecture, e.g. `d32-pos_auto`."""
+    return f"d{d_model}-pos_{pos_emb}"
+
+
+def lr_name(lr: float) -> str:
+    """The directory of a learning rate, e.g. `lr0.0032` (repr: the float reads back equal)."""
+    return f"lr{lr!r}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +119,9 @@ class Headline:
     # author-reported exact match of each family
     reported: Annotated[Mapping[str, float], Schema({"propertyNames": {"enum": list(FAMILIES)}})] = field(default_factory=dict)
     split: str | None = None  # one evaluation split, or the mean over all of them
+    # THEX variants (trained in the experiment) among which one is chosen on validation
+    # exact match; the claims are then tested for it too (thex.aggregate.chosen_placement)
+    placements: tuple[Annotated[str, Schema({"pattern": f"^{THEX_PATTERN}$"})], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +138,7 @@ class ExperimentConfig:
     seeds: Seeds | None = None  # default: the top-level list
     model: ModelOverrides = field(default_factory=dict)  # overrides of the top-level model
     training: TrainOverrides = field(default_factory=dict)  # overrides of the top-level training
+    sweep: Sweep = field(default_factory=Sweep)  # overrides of the top-level sweep, key by key
 
 
 @dataclass(frozen=True)
@@ -94,6 +154,8 @@ class WorkflowConfig:
     # the best learning rate differs by architecture (docs/calibration.md). A key is an
     # architecture name or a family (gpt2, hyena, thex: every thex-N); the name wins.
     training_by_arch: Mapping[str, TrainOverrides] = field(default_factory=dict)
+    # widths, position embeddings and a learning-rate grid varied across jobs (Sweep)
+    sweep: Sweep = field(default_factory=Sweep)
     # auto | cpu | cuda | cuda:N | claim (one free GPU of several, see thex.devices)
     device: Annotated[str, Schema({"pattern": DEVICE_PATTERN})] = "auto"
     gpus: Annotated[int, AT_LEAST[0]] = 0  # GPUs per machine for training jobs (0: CPU); jobs then ask for resources gpu=1
@@ -121,8 +183,9 @@ class WorkflowConfig:
             experiment = self.experiments[headline.experiment]
             if headline.condition not in experiment.conditions:
                 raise ConfigError(f"{where}.condition: experiment {headline.experiment!r} has no condition {headline.condition!r}")
-            if headline.thex not in self.architectures_of(headline.experiment):
-                raise ConfigError(f"{where}.thex: {headline.thex!r} is not trained in experiment {headline.experiment!r}")
+            for key, arch in [("thex", headline.thex)] + [(f"placements[{i}]", a) for i, a in enumerate(headline.placements)]:
+                if arch not in self.architectures_of(headline.experiment):
+                    raise ConfigError(f"{where}.{key}: {arch!r} is not trained in experiment {headline.experiment!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "WorkflowConfig":
@@ -165,13 +228,28 @@ class WorkflowConfig:
 
         return to_dict(self.dataset_config(experiment, condition))
 
-    def run_config(self, experiment: str, arch: str | None = None) -> RunConfig:
+    def sweep_of(self, experiment: str) -> Sweep:
+        return self.experiments[experiment].sweep.over(self.sweep)
+
+    def run_config(self, experiment: str, arch: str | None = None, d_model: int | None = None,
+                   pos_emb: str | None = None, lr: float | None = None) -> RunConfig:
         """The model and training of `experiment`'s jobs of architecture `arch`: the
-        top-level sections, then the architecture's overrides, then the experiment's."""
+        top-level sections, then the architecture's overrides, then the experiment's, then
+        the job's setting of the sweep (width, position embedding, learning rate)."""
         exp = self.experiments[experiment]
-        training = deep_merge(self.training, self.arch_training(arch) if arch else {})
-        merged = {"model": deep_merge(self.model, exp.model), "training": deep_merge(training, exp.training)}
-        return from_dict(RunConfig, merged, where=f"experiments.{experiment}" + (f" ({arch})" if arch else ""))
+        training = deep_merge(deep_merge(self.training, self.arch_training(arch) if arch else {}), exp.training)
+        model = deep_merge(self.model, exp.model)
+        where = f"experiments.{experiment}" + (f" ({arch})" if arch else "")
+        sweep = self.sweep_of(experiment)
+        for section, key, value in (("model", "d_model", d_model), ("model", "pos_emb", pos_emb), ("training", "lr", lr)):
+            if value is None:
+                continue
+            if getattr(sweep, key) is None:
+                raise ConfigError(f"{where}: sweep.{key} is not set, so a job cannot set {section}.{key}")
+            if value not in getattr(sweep, key):
+                raise ConfigError(f"{where}: {key} {value!r} is not in sweep.{key} {list(getattr(sweep, key))}")
+            (model if section == "model" else training)[key] = value
+        return from_dict(RunConfig, {"model": model, "training": training}, where=where)
 
     def arch_training(self, arch: str) -> Mapping[str, Any]:
         """training_by_arch's entry for `arch`: its own name, else its family."""
@@ -184,14 +262,33 @@ class WorkflowConfig:
                 n_layer = self.run_config(name).model_config(data_max_len=1).n_layer
             except ConfigError as err:
                 raise ConfigError(f"experiments.{name} (with the top-level model/training): {err}") from None
+            self._check_sweep(name)
             for arch in self.architectures_of(name):
                 try:
                     parse_architecture(arch, n_layer)
                 except (ValueError, ConfigError) as err:
                     raise ConfigError(f"experiments.{name}: architecture {arch!r}: {err}") from None
-                self.run_config(name, arch)
+                for d_model in self.sweep_of(name).d_model or (None,):
+                    for pos_emb in self.sweep_of(name).pos_emb or (None,):
+                        for lr in self.sweep_of(name).lr or (None,):
+                            self.run_config(name, arch, d_model, pos_emb, lr).model_config(data_max_len=1)
             for condition in self.experiments[name].conditions:
                 self.dataset_config(name, condition)
+
+    def _check_sweep(self, experiment: str) -> None:
+        """A key the sweep varies is not also fixed elsewhere for the same jobs: one of the
+        two would be ignored."""
+        sweep, exp = self.sweep_of(experiment), self.experiments[experiment]
+        for section, key in (("model", "d_model"), ("model", "pos_emb"), ("training", "lr")):
+            if getattr(sweep, key) is None:
+                continue
+            fixed = [f"experiments.{experiment}.{section}.{key}"] if key in getattr(exp, section) else []
+            if section == "training":
+                fixed += [f"training_by_arch.{a}.lr" for a in self.training_by_arch if "lr" in self.training_by_arch[a]]
+            if fixed:
+                raise ConfigError(f"{fixed[0]}: sweep.{key} varies it for experiment {experiment!r}; set it in one place")
+        if sweep.tune_seeds is not None and not sweep.lr:
+            raise ConfigError(f"experiments.{experiment}: sweep.tune_seeds is set but there is no sweep.lr grid to tune")
 
     # -- the job list -----------------------------------------------------------------
 
@@ -202,13 +299,43 @@ class WorkflowConfig:
                 if self.dataset_source(name, condition) == (name, condition):
                     yield name, condition
 
-    def jobs(self) -> Iterator[tuple[str, str, str, int]]:
-        """Every (experiment, condition, arch, seed) training job."""
+    def cells(self) -> Iterator[Cell]:
+        """Every cell: (experiment, condition, arch) at every width and position embedding."""
         for name, exp in self.experiments.items():
+            model = self.run_config(name).model_config(data_max_len=1)
+            sweep = self.sweep_of(name)
             for condition in exp.conditions:
                 for arch in self.architectures_of(name):
-                    for seed in self.seeds_of(name):
-                        yield name, condition, arch, seed
+                    for d_model in sweep.d_model or (model.d_model,):
+                        for pos_emb in sweep.pos_emb or (model.pos_emb,):
+                            yield Cell(name, condition, arch, d_model, pos_emb)
+
+    def lr_grid(self, cell: Cell) -> tuple[float, ...]:
+        """The learning rates a cell trains: the sweep's grid, else its one configured rate."""
+        grid = self.sweep_of(cell.experiment).lr
+        return tuple(sorted(grid)) if grid else (self.run_config(cell.experiment, cell.arch).training.lr,)
+
+    def tune_seeds(self, experiment: str) -> tuple[int, ...]:
+        return self.sweep_of(experiment).tune_seeds or self.seeds_of(experiment)
+
+    def cell_run_config(self, cell: Cell, lr: float) -> RunConfig:
+        """The run config of one job of `cell` at learning rate `lr`."""
+        sweep = self.sweep_of(cell.experiment)
+        return self.run_config(
+            cell.experiment,
+            cell.arch,
+            cell.d_model if sweep.d_model else None,
+            cell.pos_emb if sweep.pos_emb else None,
+            lr if sweep.lr else None,
+        )
+
+    def cell_of(self, experiment: str, condition: str, arch: str, scale: str) -> Cell:
+        """The cell of a run directory's parts; an error when the config has no such cell."""
+        match = SCALE_RE.fullmatch(scale)
+        cell = match and Cell(experiment, condition, arch, int(match["d_model"]), match["pos_emb"])
+        if not cell or cell not in set(self.cells()):
+            raise ConfigError(f"{experiment}/{condition}/{arch}/{scale}: not a cell of this config")
+        return cell
 
     @property
     def summary_path(self) -> str:
@@ -226,12 +353,18 @@ def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[st
     return merged
 
 
-RUN_PATH_RE = re.compile(r"(?P<experiment>[^/]+)/(?P<condition>[^/]+)/(?P<arch>[^/]+)/seed(?P<seed>\d+)/?$")
+RUN_PATH_RE = re.compile(
+    r"(?P<experiment>[^/]+)/(?P<condition>[^/]+)/(?P<arch>[^/]+)/" + SCALE_RE.pattern + r"/lr(?P<lr>[^/]+)/seed(?P<seed>\d+)/?$"
+)
 
 
 def parse_run_path(path: str) -> dict[str, Any]:
-    """{experiment, condition, arch, seed} from a run directory path."""
+    """{experiment, condition, arch, d_model, pos_emb, lr, seed} from a run directory path."""
     match = RUN_PATH_RE.search(str(path).rstrip("/"))
-    if not match:
-        raise ConfigError(f"{path}: not a run directory (.../EXPERIMENT/CONDITION/ARCH/seedN)")
-    return {**match.groupdict(), "seed": int(match["seed"])}
+    try:
+        lr = float(match["lr"]) if match else None
+    except ValueError:
+        lr = None
+    if lr is None:
+        raise ConfigError(f"{path}: not a run directory (.../EXPERIMENT/CONDITION/ARCH/dWIDTH-pos_POS/lrRATE/seedN)")
+    return {**match.groupdict(), "d_model": int(match["d_model"]), "lr": lr, "seed": int(match["seed"])}

@@ -1,9 +1,11 @@
 """The figures, from a results summary (PNG and SVG each).
 
-Every architecture has one colour in every figure (`arch_color`). Every exact match is drawn
-with its 95% bootstrap CI (thex.stats) and beside its majority-answer baseline, a dashed
-black line: a bar or point on that line has learned nothing an always-the-same answer does
-not give. A figure whose experiment is not in the run says so in the figure rather than
+Every architecture has one colour in every figure (`arch_color`); a model at another width
+or position embedding than the summary's first is a lighter shade of it, labelled with
+both ("gpt2 d64", "gpt2/pos-none"). Exact match is drawn beside its majority-answer
+baseline, a dashed black line: a bar or point on that line has learned nothing an
+always-the-same answer does not give; bars and lines over test items carry their 95% CI
+(thex.stats), while the placement heatmap, learning curves and cost show means. A figure whose experiment is not in the run says so in the figure rather than
 being left out, so that the set of files (and the report) is the same for every config.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +26,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from thex.aggregate import _arch_order, _explode_operators, em_stats, learning_curve_table, load_summary  # noqa: E402
+from thex.aggregate import (  # noqa: E402
+    _arch_order,
+    _explode_operators,
+    em_stats,
+    learning_curve_table,
+    load_summary,
+    orderings_table,
+    run_progress,
+    tuning_table,
+)
+from thex.experiments import Headline  # noqa: E402
 from thex.io import atomic_path  # noqa: E402
 
 FIGURES: dict[str, str] = {
@@ -36,6 +49,8 @@ FIGURES: dict[str, str] = {
     "learning_curves": "Learning curves: validation exact match vs training tokens",
     "training_curves": "Training curves: answer loss and all-token loss",
     "cost": "Cost: exact match vs training FLOPs, and throughput",
+    "claims_by_width": "The paper's claims: paired difference (95% CI) against model width",
+    "lr_tuning": "Learning-rate selection: validation exact match against learning rate",
 }
 _BASE_COLORS = {"gpt2": "#1f77b4", "hyena": "#ff7f0e"}  # tab10 blue, orange
 # THEX variants and other mixer lists: the rest of tab10 (green, red, purple, ...), far
@@ -43,13 +58,34 @@ _BASE_COLORS = {"gpt2": "#1f77b4", "hyena": "#ff7f0e"}  # tab10 blue, orange
 _OTHER_COLORS = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab10").colors[2:]]
 
 
-def arch_color(arch: str) -> str:
-    """One colour per architecture name, the same in every figure and every run."""
+def arch_color(label: str) -> str:
+    """One colour per architecture, the same in every figure and every run; a variant
+    ("gpt2 d64", "gpt2/pos-none": anything after the name) a lighter shade of it."""
+    arch = re.split(r"[ /]", label, maxsplit=1)[0]
     if arch in _BASE_COLORS:
-        return _BASE_COLORS[arch]
-    blocks = [int(b) for b in re.findall(r"\d+", arch)] or [0]
-    # Offset so that thex-3, the THEX of the CPU configs, is green.
-    return _OTHER_COLORS[(sum(blocks) + len(blocks) + 4) % len(_OTHER_COLORS)]
+        color = _BASE_COLORS[arch]
+    else:
+        blocks = [int(b) for b in re.findall(r"\d+", arch)] or [0]
+        # Offset so that thex-3, the THEX of the CPU configs, is green.
+        color = _OTHER_COLORS[(sum(blocks) + len(blocks) + 4) % len(_OTHER_COLORS)]
+    if label == arch:
+        return color
+    shade = 0.3 + 0.25 * (zlib.crc32(label.encode()) % 3) / 2  # 0.3-0.55 of the way to white, stable per label
+    rgb = np.array(matplotlib.colors.to_rgb(color))
+    return matplotlib.colors.to_hex(rgb + (1 - rgb) * shade)
+
+
+def _with_display_labels(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with `arch` replaced by what a figure's legend shows: the model label,
+    and its width where the summary has several ("gpt2 d64"), so that figures drawn per
+    architecture draw every cell apart."""
+    widths = sorted(summary["runs"]["d_model"].unique())
+    out = dict(summary)
+    for name in ("evaluations", "runs", "curves"):
+        frame = summary[name]
+        label = frame["model"] if len(widths) < 2 else frame["model"] + " d" + frame["d_model"].astype(str)
+        out[name] = frame.assign(arch=label)
+    return out
 
 
 def _missing(ax, what: str) -> None:
@@ -210,11 +246,11 @@ def fig_multilang(s: dict[str, Any]) -> plt.Figure:
 def fig_placement(s: dict[str, Any]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     runs = s["runs"]
-    runs = runs[(runs.experiment == "placement") & runs.arch.str.fullmatch(r"thex-\d+")]
+    runs = runs[(runs.experiment == "placement") & runs.arch.str.fullmatch(r"thex-\d+( d\d+)?")]
     if runs.empty:
         _missing(ax, "no 'placement' experiment (THEX-i sweep) in these results")
         return fig
-    runs = runs.assign(block=runs.arch.str.slice(5).astype(int))
+    runs = runs.assign(block=runs.arch.str.extract(r"thex-(\d+)", expand=False).astype(int))
     grid = runs.groupby(["condition", "block"])["exact_match"].mean().unstack("block").sort_index(axis=1)
     image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="magma", vmin=0, vmax=max(1e-9, float(np.nanmax(grid.to_numpy()))))
     ax.set_xticks(range(grid.shape[1]), [str(b) for b in grid.columns])
@@ -307,6 +343,77 @@ def fig_cost(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
+def fig_claims_by_width(s: dict[str, Any]) -> plt.Figure:
+    """Each headline claim's paired difference (95% CI) against width, one panel per
+    setting: the trend a reader can carry toward the paper's scale. Hollow markers: one of
+    the two models had not converged; the verdict (Holm-adjusted) is written by each point."""
+    orderings = s["orderings"]
+    settings = list(dict.fromkeys(orderings["setting"])) if len(orderings) else []
+    fig, axes = plt.subplots(1, max(1, len(settings)), figsize=(5.2 * max(1, len(settings)), 3.8), squeeze=False)
+    if not settings:
+        _missing(axes[0, 0], "no headline setting with two or more architectures in these results")
+        return fig
+    mark = {"supported": "+", "contradicted": "-", "undecided": "?"}
+    for ax, setting in zip(axes.flat, settings):
+        part = orderings[orderings.setting == setting]
+        claims = list(dict.fromkeys(zip(part["claim"], part["thex"])))
+        for k, (claim, which) in enumerate(claims):
+            rows = part[(part.claim == claim) & (part.thex == which)].sort_values("d_model")
+            x = rows["d_model"].to_numpy(dtype=float) * (1 + 0.04 * (k - (len(claims) - 1) / 2))  # side by side
+            color = plt.get_cmap("tab10")(k % 10)
+            label = claim + (f" ({which})" if which else "")
+            yerr = np.vstack([(rows["difference"] - rows["ci_low"]).to_numpy(), (rows["ci_high"] - rows["difference"]).to_numpy()])
+            ax.errorbar(x, rows["difference"], yerr=yerr, color=color, capsize=3, label=label, linestyle="-", marker="none")
+            for xi, row in zip(x, rows.itertuples()):
+                converged = row.converged == "converged"
+                ax.plot(xi, row.difference, marker="o", color=color, markerfacecolor=color if converged else "white")
+                ax.annotate(mark[row.verdict], (xi, row.ci_high), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=9, color=color)
+        ax.axhline(0, color="k", linewidth=1)
+        ax.set_xscale("log", base=2)
+        widths = sorted(part["d_model"].unique())
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.set_xlabel("model width (d_model)")
+        ax.set_ylabel("exact-match difference (better - worse)")
+        ax.set_title(setting)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_lr_tuning(s: dict[str, Any]) -> plt.Figure:
+    """Validation exact match against the learning rate for every cell with a grid: one
+    panel per (experiment, condition), one line per model and width, the selected rate
+    starred. An optimum at the end of a line is not bracketed."""
+    table = s["tuning"]
+    table = table[table["grid_size"] > 1]
+    panels = sorted({(e, c) for e, c in zip(table.experiment, table.condition)})
+    cols = max(1, min(4, len(panels)))
+    rows = max(1, math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    if not panels:
+        _missing(axes[0, 0], "no learning-rate grid (sweep.lr) in these results")
+        return fig
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_axis_off()
+    widths = sorted(table["d_model"].unique())
+    for ax, (experiment, condition) in zip(axes.flat, panels):
+        frame = table[(table.experiment == experiment) & (table.condition == condition)]
+        for (arch, d_model, pos_emb), line in frame.groupby(["arch", "d_model", "pos_emb"], sort=True):
+            label = arch + ("" if pos_emb == "auto" else f"/pos-{pos_emb}") + (f" d{d_model}" if len(widths) > 1 else "")
+            line = line.sort_values("lr")
+            ax.plot(line["lr"], line["valid_exact_match"], color=arch_color(label), marker=".", label=label)
+            chosen = line[line.selected]
+            ax.plot(chosen["lr"], chosen["valid_exact_match"], color=arch_color(label), marker="*", markersize=12, linestyle="none")
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{experiment} / {condition}", fontsize=10)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("validation exact match")
+    _figure_legend(fig, axes.flat, ncol=6, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    return fig
+
+
 FIGURE_FUNCTIONS: dict[str, Callable[[dict[str, Any]], plt.Figure]] = {
     "em_by_architecture": fig_em_by_architecture,
     "memorization": fig_memorization,
@@ -317,16 +424,22 @@ FIGURE_FUNCTIONS: dict[str, Callable[[dict[str, Any]], plt.Figure]] = {
     "learning_curves": fig_learning_curves,
     "training_curves": fig_training_curves,
     "cost": fig_cost,
+    "claims_by_width": fig_claims_by_width,
+    "lr_tuning": fig_lr_tuning,
 }
 
 
-def write_figures(summary_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
-    summary = load_summary(summary_dir)
+def write_figures(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, headline: dict[str, Headline] | None = None) -> list[Path]:
+    raw = load_summary(summary_dir)
+    progress = run_progress(raw["curves"], raw["baselines"])
+    summary = _with_display_labels(raw)
+    summary["orderings"] = orderings_table(raw["evaluations"], headline or {}, raw["selection"], progress)
+    summary["tuning"] = tuning_table(raw["selection"], progress)
     out_dir = Path(out_dir)
     written = []
     for name, make in FIGURE_FUNCTIONS.items():
         fig = make(summary)
-        fig.suptitle(FIGURES[name], fontsize=11, y=0.995) if name not in ("em_by_architecture", "learning_curves", "training_curves") else None
+        fig.suptitle(FIGURES[name], fontsize=11, y=0.995) if name not in ("em_by_architecture", "learning_curves", "training_curves", "lr_tuning") else None
         for suffix in ("png", "svg"):
             with atomic_path(out_dir / f"{name}.{suffix}") as tmp:
                 fig.savefig(tmp, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight")

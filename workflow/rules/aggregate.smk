@@ -21,7 +21,7 @@ rule tables:
         ],
         expand(f"{R}/tables/{{name}}.md", name=TABLE_NAMES),
     log:
-        "logs/tables.log",
+        f"{LOGS}/tables.log",
     conda:
         ENV
     params:

@@ -11,7 +11,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from thex.aggregate import SUMMARY_FILES, TABLE_NAMES
 from thex.codedeps import stage_files
 from thex.config import ConfigError, to_dict
-from thex.experiments import WorkflowConfig
+from thex.experiments import Cell, WorkflowConfig, lr_name, scale_name
 from thex.plots import FIGURES
 
 # The config classes check first (their messages name the key and suggest a spelling),
@@ -23,7 +23,11 @@ except ConfigError as err:
 validate(config, "../schemas/config.schema.yaml")
 
 R = WF.results
-RUN = f"{R}/{{experiment}}/{{condition}}/{{arch}}/seed{{seed}}"
+LOGS = f"{R}/logs"  # each config's logs beside its results, so configs never share one
+# A cell (architecture x width x position embedding on one condition) and its runs, one
+# per learning rate and seed (thex/experiments.py).
+CELL = f"{R}/{{experiment}}/{{condition}}/{{arch}}/{{scale}}"
+RUN = f"{CELL}/lr{{lr}}/seed{{seed}}"
 SUMMARY = WF.summary_path
 TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"])
 FIGURES_OUT = expand(
@@ -56,6 +60,8 @@ wildcard_constraints:
     experiment="[A-Za-z0-9_.-]+",
     condition="[A-Za-z0-9_.-]+",
     arch="[a-z0-9+-]+",
+    scale="d[0-9]+-pos_(auto|learned|none)",
+    lr="[0-9][0-9.e+-]*",
     seed="[0-9]+",
 
 
@@ -93,16 +99,57 @@ def parent(path):
 
 def conditions():
     """Every (experiment, condition) that has runs; its data may be another's (dataset:)."""
-    return sorted(
-        {(experiment, condition) for experiment, condition, _, _ in WF.jobs()}
-    )
+    return sorted({(cell.experiment, cell.condition) for cell in WF.cells()})
 
 
-def run_dirs():
+def cell_dir(cell):
+    return f"{R}/{cell.experiment}/{cell.condition}/{cell.arch}/{scale_name(cell.d_model, cell.pos_emb)}"
+
+
+def run_dir(cell, lr, seed):
+    return f"{cell_dir(cell)}/{lr_name(lr)}/seed{seed}"
+
+
+def wildcard_cell(w):
+    return WF.cell_of(w.experiment, w.condition, w.arch, w.scale)
+
+
+def tuning_runs(cell):
+    """Every run that competes for the cell's learning rate: each rate x tuning seed."""
     return [
-        f"{R}/{experiment}/{condition}/{arch}/seed{seed}"
-        for experiment, condition, arch, seed in WF.jobs()
+        run_dir(cell, lr, seed)
+        for lr in WF.lr_grid(cell)
+        for seed in WF.tune_seeds(cell.experiment)
     ]
+
+
+def selected_lr(cell):
+    """The cell's learning rate, from its select_lr checkpoint (which runs first)."""
+    choice = checkpoints.select_lr.get(
+        experiment=cell.experiment,
+        condition=cell.condition,
+        arch=cell.arch,
+        scale=scale_name(cell.d_model, cell.pos_emb),
+    ).output[0]
+    return json.loads(Path(choice).read_text())["selected_lr"]
+
+
+def reported_runs():
+    """The runs the tables report: every seed at each cell's selected rate."""
+    return [
+        run_dir(cell, selected_lr(cell), seed)
+        for cell in WF.cells()
+        for seed in WF.seeds_of(cell.experiment)
+    ]
+
+
+def unreported_tuning_runs():
+    """Tuning runs not among the reported ones (other rates, or tuning-only seeds):
+    collected for their learning curves, never evaluated on the test splits."""
+    reported = set(reported_runs())
+    return sorted(
+        {run for cell in WF.cells() for run in tuning_runs(cell)} - reported
+    )
 
 
 def gpu_resources():

@@ -13,9 +13,9 @@ for _experiment, _condition in WF.datasets():
         output:
             split_files(_experiment, _condition),
         log:
-            f"logs/generate/{_experiment}/{_condition}.log",
+            f"{LOGS}/generate/{_experiment}/{_condition}.log",
         benchmark:
-            f"logs/benchmarks/generate/{_experiment}/{_condition}.tsv"
+            f"{LOGS}/benchmarks/generate/{_experiment}/{_condition}.tsv"
         conda:
             ENV
         threads: WF.workers

@@ -12,9 +12,9 @@ rule evaluate:
         results=f"{RUN}/eval.parquet",
         summary=f"{RUN}/eval.json",
     log:
-        "logs/evaluate/{experiment}/{condition}/{arch}/seed{seed}.log",
+        f"{LOGS}/evaluate/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.log",
     benchmark:
-        "logs/benchmarks/evaluate/{experiment}/{condition}/{arch}/seed{seed}.tsv"
+        f"{LOGS}/benchmarks/evaluate/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.tsv"
     conda:
         ENV
     threads: WF.threads

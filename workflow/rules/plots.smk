@@ -21,12 +21,14 @@ rule plots:
         ],
         expand(f"{R}/figures/{{name}}.svg", name=list(FIGURES)),
     log:
-        "logs/plots.log",
+        f"{LOGS}/plots.log",
     conda:
         ENV
     params:
         thex=THEX,
+        headline=json.dumps(to_dict(WF.headline)),
         summary_dir=lambda w, input: parent(input.summary[0]),
         out_dir=lambda w, output: parent(output[0]),
     shell:
-        "{params.thex} plots --summary-dir {params.summary_dir} --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.thex} plots --summary-dir {params.summary_dir} --out-dir {params.out_dir}"
+        " --headline {params.headline:q} > {log} 2>&1"

@@ -1,5 +1,6 @@
-# Stage 2: training, one job per (experiment, condition, architecture, seed). A job that
-# is killed resumes from its last checkpoint (RUN/checkpoints/) when run again.
+# Stage 2: training, one job per run: (experiment, condition, architecture, width,
+# position embedding) x learning rate x seed. A job that is killed resumes from its last
+# checkpoint (RUN/checkpoints/) when run again.
 
 
 rule train:
@@ -12,9 +13,9 @@ rule train:
         metrics=f"{RUN}/metrics.parquet",
         summary=f"{RUN}/train_summary.json",
     log:
-        "logs/train/{experiment}/{condition}/{arch}/seed{seed}.log",
+        f"{LOGS}/train/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.log",
     benchmark:
-        "logs/benchmarks/train/{experiment}/{condition}/{arch}/seed{seed}.tsv"
+        f"{LOGS}/benchmarks/train/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.tsv"
     conda:
         ENV
     threads: WF.threads
@@ -24,7 +25,9 @@ rule train:
         gpu=gpu_resources(),
     params:
         thex=THEX,
-        run=lambda w: json.dumps(to_dict(WF.run_config(w.experiment, w.arch))),
+        run=lambda w: json.dumps(
+            to_dict(WF.cell_run_config(wildcard_cell(w), float(w.lr)))
+        ),
         data_dir=lambda w: data_dir(w.experiment, w.condition),
         out_dir=lambda w, output: parent(output.model),
         device=WF.device,
@@ -32,3 +35,31 @@ rule train:
         "{params.thex} train --config {params.run:q} --data-dir {params.data_dir} --out-dir {params.out_dir}"
         " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment}"
         " --device {params.device} --threads {threads} --quiet > {log} 2>&1"
+
+
+localrules:
+    select_lr,
+
+
+# The learning rate of each cell, chosen on validation from its tuning runs
+# (thex/tuning.py). A checkpoint: which runs are evaluated and reported depends on it.
+checkpoint select_lr:
+    input:
+        metrics=lambda w: [
+            f"{run}/metrics.parquet" for run in tuning_runs(wildcard_cell(w))
+        ],
+        summaries=lambda w: [
+            f"{run}/train_summary.json" for run in tuning_runs(wildcard_cell(w))
+        ],
+        code=stage_code("select_lr"),
+    output:
+        f"{CELL}/selected_lr.json",
+    log:
+        f"{LOGS}/select_lr/{{experiment}}/{{condition}}/{{arch}}/{{scale}}.log",
+    conda:
+        ENV
+    params:
+        thex=THEX,
+        runs=lambda w, input: [parent(path) for path in input.metrics],
+    shell:
+        "{params.thex} select-lr --runs {params.runs} --out {output} > {log} 2>&1"

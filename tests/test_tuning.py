@@ -1,0 +1,92 @@
+"""Choosing a learning rate on validation (thex.tuning): the rule, and that the test split
+plays no part in it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from thex.datasets import DatasetError
+from thex.tuning import select_lr
+
+
+def _run(root, lr: float, seed: int, valid: list[float | None], test_em: float, cell: str = "globals/with/gpt2/d32-pos_auto"):
+    """A finished run directory: metrics.parquet with a validation curve, and test scores
+    (eval.parquet / eval.json) that say the opposite of validation."""
+    run = root / cell / f"lr{lr!r}" / f"seed{seed}"
+    run.mkdir(parents=True)
+    pq.write_table(pa.table({"step": list(range(1, len(valid) + 1)), "valid_exact_match": pa.array(valid, pa.float64())}),
+                   run / "metrics.parquet")  # fmt: skip
+    pq.write_table(pa.table({"split": ["test"] * 10, "exact_match": [i < 10 * test_em for i in range(10)]}), run / "eval.parquet")
+    (run / "eval.json").write_text(json.dumps({"splits": {"test": {"exact_match": test_em}}}))
+    return run
+
+
+def test_the_best_mean_validation_score_wins_whatever_the_test_split_says(tmp_path):
+    runs = [
+        _run(tmp_path, 0.001, 0, [None, 0.30], test_em=0.9),
+        _run(tmp_path, 0.001, 1, [None, 0.40], test_em=0.9),
+        _run(tmp_path, 0.0032, 0, [0.9, 0.50], test_em=0.1),  # the last validation counts, not the best
+        _run(tmp_path, 0.0032, 1, [None, 0.60], test_em=0.1),
+        _run(tmp_path, 0.01, 0, [None, 0.45], test_em=0.9),
+        _run(tmp_path, 0.01, 1, [None, 0.45], test_em=0.9),
+    ]
+    choice = select_lr(runs)
+    assert choice["selected_lr"] == 0.0032 and choice["at_grid_edge"] is False
+    assert choice["valid_exact_match"] == {"0.001": pytest.approx(0.35), "0.0032": pytest.approx(0.55), "0.01": pytest.approx(0.45)}
+    assert choice["cell"] == {"experiment": "globals", "condition": "with", "arch": "gpt2", "d_model": 32, "pos_emb": "auto"}
+    assert choice["n_seeds"] == 2 and choice["grid"] == [0.001, 0.0032, 0.01]
+
+
+def test_selection_never_opens_the_test_scores(tmp_path):
+    runs = [_run(tmp_path, lr, 0, [v], test_em=0.5) for lr, v in ((0.001, 0.2), (0.01, 0.3), (0.1, 0.25))]
+    for run in runs:  # test scores that cannot be read: selecting must not need them
+        (run / "eval.parquet").write_bytes(b"not parquet")
+        (run / "eval.json").write_text("{")
+    assert select_lr(runs)["selected_lr"] == 0.01
+    for run in runs:
+        (run / "eval.parquet").unlink()
+        (run / "eval.json").unlink()
+    assert select_lr(runs)["selected_lr"] == 0.01
+
+
+def test_an_optimum_at_the_end_of_the_grid_is_flagged_and_ties_go_to_the_smaller_rate(tmp_path):
+    edge = [_run(tmp_path, lr, 0, [v], 0.5) for lr, v in ((0.001, 0.2), (0.01, 0.3), (0.1, 0.4))]
+    choice = select_lr(edge)
+    assert choice["selected_lr"] == 0.1 and choice["at_grid_edge"] is True
+    tied = [_run(tmp_path / "t", lr, 0, [0.5], 0.5) for lr in (0.001, 0.01, 0.1)]
+    assert select_lr(tied)["selected_lr"] == 0.001
+
+
+def test_one_rate_needs_no_validation_but_a_grid_does(tmp_path):
+    single = _run(tmp_path, 0.003, 0, [None], 0.5)
+    choice = select_lr([single])
+    assert choice["selected_lr"] == 0.003 and choice["at_grid_edge"] is None and choice["valid_exact_match"] == {"0.003": None}
+    grid = [single, _run(tmp_path, 0.01, 0, [None], 0.5)]
+    with pytest.raises(DatasetError, match="needs a `valid` split"):
+        select_lr(grid)
+
+
+def test_runs_of_two_cells_or_uneven_seeds_are_refused(tmp_path):
+    a = _run(tmp_path, 0.001, 0, [0.1], 0.5)
+    b = _run(tmp_path, 0.01, 0, [0.1], 0.5, cell="globals/with/hyena/d32-pos_auto")
+    with pytest.raises(DatasetError, match="2 cells"):
+        select_lr([a, b])
+    c = _run(tmp_path, 0.01, 0, [0.1], 0.5)
+    d = _run(tmp_path, 0.01, 1, [0.1], 0.5)
+    with pytest.raises(DatasetError, match="different numbers of seeds"):
+        select_lr([a, c, d])
+
+
+def test_select_lr_command_writes_the_choice(tmp_path):
+    runs = [_run(tmp_path, lr, 0, [v], 0.5) for lr, v in ((0.001, 0.2), (0.01, 0.3))]
+    out = tmp_path / "selected_lr.json"
+    done = subprocess.run([sys.executable, "-m", "thex", "select-lr", "--runs", *map(str, runs), "--out", str(out)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["selected_lr"] == 0.01 and "selected lr 0.01" in done.stdout
