@@ -275,3 +275,39 @@ def test_run_progress_measures_the_late_rise_and_take_off():
     assert _convergence(progress.reset_index().query("seed == 1")).iloc[0].converged == "converged"
     takeoff = takeoff_table(progress.reset_index()).iloc[0]  # the selected (reported) rate only
     assert (takeoff.lr, takeoff.runs, takeoff.took_off) == (0.01, 3, 2)
+
+
+def _split_summary(source, out, keep) -> None:
+    """A copy of summary `source` with only the runs of architectures in `keep`."""
+    out.mkdir(parents=True)
+    for name in ("evaluations", "runs", "curves", "selection"):
+        frame = pd.read_parquet(source / f"{name}.parquet")
+        frame[frame.arch.isin(keep)].to_parquet(out / f"{name}.parquet", index=False)
+    for name in ("baselines.parquet", "datasets.json"):
+        (out / name).write_bytes((source / name).read_bytes())
+
+
+def test_summaries_of_a_study_in_parts_merge_into_one(tmp_path):
+    from pathlib import Path
+
+    from thex.aggregate import load_summary, merge_summaries
+    from thex.datasets import DatasetError
+
+    source = Path(__file__).resolve().parents[1] / "results" / "reference" / "summary"
+    _split_summary(source, tmp_path / "a", ["gpt2"])
+    _split_summary(source, tmp_path / "b", ["hyena", "thex-3"])
+    merge_summaries([tmp_path / "a", tmp_path / "b"], tmp_path / "merged")
+    merged, original = load_summary(tmp_path / "merged"), load_summary(source)
+    for name in ("runs", "selection", "baselines"):
+        keys = [c for c in ("experiment", "condition", "split", "arch", "seed") if c in original[name]]
+        pd.testing.assert_frame_equal(merged[name].sort_values(keys).reset_index(drop=True),
+                                      original[name].sort_values(keys).reset_index(drop=True), check_like=True)  # fmt: skip
+    assert len(merged["evaluations"]) == len(original["evaluations"])
+    with pytest.raises(DatasetError, match="is in more than one summary"):
+        merge_summaries([tmp_path / "a", tmp_path / "a"], tmp_path / "twice")
+    baselines = pd.read_parquet(tmp_path / "b" / "baselines.parquet")
+    baselines.loc[0, "majority_baseline"] += 0.1
+    baselines.to_parquet(tmp_path / "b" / "baselines.parquet", index=False)
+    with pytest.raises(DatasetError, match="has different data in two summaries"):
+        merge_summaries([tmp_path / "a", tmp_path / "b"], tmp_path / "clash")
+    assert not (tmp_path / "clash").exists() or not any((tmp_path / "clash").iterdir())

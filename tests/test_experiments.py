@@ -46,8 +46,8 @@ def test_conditions_merge_onto_the_experiment_data_and_can_reuse_datasets():
     assert source == ("globals", "with_globals")
     assert cfg.dataset_config("placement", "globals") == cfg.dataset_config(*source)
     assert ("placement", "globals") not in set(cfg.datasets())
-    jobs = list(cfg.jobs())
-    assert len(jobs) == len(set(jobs))
+    cells = list(cfg.cells())
+    assert len(cells) == len(set(cells))
 
 
 def test_paper_config_is_paper_scale():
@@ -55,7 +55,7 @@ def test_paper_config_is_paper_scale():
     model = cfg.run_config("globals").model_config(1)
     assert model.n_layer == 16 and model.d_model >= 256
     assert {"thex-11", "thex-12", "thex-13", "thex-14", "thex-15"} <= set(cfg.architectures_of("placement"))
-    tokens = sum(cfg.run_config(e).training.tokens for e, *_ in cfg.jobs())
+    tokens = sum(cfg.run_config(c.experiment).training.tokens * len(cfg.seeds_of(c.experiment)) for c in cfg.cells())
     assert tokens >= 1e9
 
 
@@ -83,6 +83,17 @@ def _minimal(**changes):
         (_minimal(training={"lr": "fast"}), "training.lr: expected a number, got 'fast' (write numbers unquoted"),
         (_minimal(training_by_arch={"gtp2": {"lr": 1e-3}}), "training_by_arch.gtp2: no architecture 'gtp2' is trained"),
         (_minimal(training_by_arch={"hyena": {"lrr": 1e-3}}), "unknown key 'experiments.e (hyena).training.lrr' (did you mean 'lr'?)"),
+        (_minimal(sweep={"lrs": [1e-3]}), "unknown key 'sweep.lrs' (did you mean 'lr'?)"),
+        (_minimal(sweep={"lr": [1e-3, 1e-3]}), "sweep.lr: a value is given twice"),
+        (_minimal(sweep={"lr": [1e-3, 0.0]}), "lr: learning rates must be > 0"),
+        (_minimal(sweep={"lr": []}), "sweep.lr: at least one"),
+        (_minimal(sweep={"pos_emb": ["learnt"]}), "sweep.pos_emb[0]: 'learnt' is not one of"),
+        (_minimal(sweep={"d_model": [30]}, model={"n_layer": 2, "n_head": 4}), "d_model (30) must be divisible by n_head (4)"),
+        (_minimal(sweep={"tune_seeds": [5]}), "sweep.tune_seeds is set but there is no sweep.lr grid"),
+        (_minimal(sweep={"lr": [1e-3, 1e-2]}, training_by_arch={"gpt2": {"lr": 1e-3}}, architectures=["gpt2"]),
+         "training_by_arch.gpt2.lr: sweep.lr varies it for experiment 'e'; set it in one place"),
+        (_minimal(experiments={"e": {"data": {"programs": {}}, "model": {"d_model": 8}, "sweep": {"d_model": [8, 16]}}}),
+         "experiments.e.model.d_model: sweep.d_model varies it"),
     ],
 )
 def test_config_errors_name_the_place(raw, message):
@@ -125,7 +136,7 @@ def test_every_shipped_config_is_valid(path):
     from thex.config import load_yaml  # as the workflow reads it: duplicate keys are errors
 
     cfg = WorkflowConfig.from_dict(load_yaml(path))
-    assert list(cfg.jobs())
+    assert list(cfg.cells())
 
 
 # --- the JSON schema, derived from the same classes -------------------------------------
@@ -209,3 +220,28 @@ def test_numbers_in_exponent_notation_pass_both_checks():
     assert isinstance(config["training"]["lr"], str)
     assert schema_accepts(config) and classes_accept(config)
     assert WorkflowConfig.from_dict(config).run_config("globals").training.tokens == 4_000_000
+
+
+def test_a_sweep_expands_into_cells_and_each_cell_into_a_rate_grid():
+    raw = _minimal(architectures=["gpt2", "hyena"], seeds=[0, 1], training={"lr": 3e-3, "steps": 5},
+                   sweep={"d_model": [8, 16], "lr": [1e-2, 1e-3], "tune_seeds": [9]})  # fmt: skip
+    raw["experiments"]["ablation"] = {"data": {"programs": {}}, "architectures": ["gpt2"], "sweep": {"pos_emb": ["auto", "none"], "lr": [3e-3]}}
+    cfg = WorkflowConfig.from_dict(raw)
+    cells = list(cfg.cells())
+    assert [(c.arch, c.d_model, c.pos_emb) for c in cells if c.experiment == "e"] == [
+        ("gpt2", 8, "auto"), ("gpt2", 16, "auto"), ("hyena", 8, "auto"), ("hyena", 16, "auto")]  # fmt: skip
+    # An experiment's sweep overrides the top level key by key: its own lr and pos_emb, the top-level widths.
+    assert [(c.d_model, c.pos_emb) for c in cells if c.experiment == "ablation"] == [(8, "auto"), (8, "none"), (16, "auto"), (16, "none")]
+    gpt2_16 = next(c for c in cells if c.experiment == "e" and c.arch == "gpt2" and c.d_model == 16)
+    assert cfg.lr_grid(gpt2_16) == (1e-3, 1e-2) and cfg.tune_seeds("e") == (9,) and cfg.seeds_of("e") == (0, 1)
+    run = cfg.cell_run_config(gpt2_16, 1e-2)
+    assert run.training.lr == 1e-2 and run.model_config(1).d_model == 16 and run.training.steps == 5
+    with pytest.raises(ConfigError, match=r"lr 0.5 is not in sweep.lr \[0.01, 0.001\]"):
+        cfg.cell_run_config(gpt2_16, 0.5)
+    assert cfg.cell_of("e", "base", "gpt2", "d16-pos_auto") == gpt2_16
+    with pytest.raises(ConfigError, match="not a cell of this config"):
+        cfg.cell_of("e", "base", "gpt2", "d32-pos_auto")
+    # Without a sweep a job's run config is what it was: nothing set from the cell.
+    plain = WorkflowConfig.from_dict(_minimal(training={"lr": 3e-3, "steps": 5}))
+    cell = next(plain.cells())
+    assert plain.lr_grid(cell) == (3e-3,) and plain.cell_run_config(cell, 3e-3) == plain.run_config("e", cell.arch)

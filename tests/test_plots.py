@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection
 
-from thex.plots import fig_em_by_architecture, fig_learning_curves, fig_multilang
+from thex.plots import arch_color, fig_claims_by_width, fig_em_by_architecture, fig_learning_curves, fig_multilang
+
+
+CELL = {"experiment": "globals", "condition": "with", "d_model": 32, "pos_emb": "auto", "lr": 0.01, "reported": True}
 
 
 def _summary() -> dict:
@@ -16,10 +20,13 @@ def _summary() -> dict:
     for arch, ems in {"gpt2": [0.2, 0.5], "hyena": [0.1, 0.3]}.items():
         for seed, shift in enumerate([0.0, 0.1]):
             for step, em in zip([100, 200], ems):
-                curves.append({"experiment": "globals", "condition": "with", "arch": arch, "seed": seed, "step": step,
+                curves.append({**CELL, "arch": arch, "seed": seed, "step": step,
                                "tokens": step * 1000, "valid_exact_match": em + shift, "valid_answer_loss": 1.0})  # fmt: skip
-            curves.append({"experiment": "globals", "condition": "with", "arch": arch, "seed": seed, "step": 150,
+            curves.append({**CELL, "arch": arch, "seed": seed, "step": 150,
                            "tokens": 150_000, "valid_exact_match": None, "valid_answer_loss": None})  # not a validation step  # fmt: skip
+        # a tuning run at another rate: not drawn
+        curves.append({**CELL, "arch": arch, "lr": 0.1, "reported": False, "seed": 0, "step": 200, "tokens": 200_000,
+                       "valid_exact_match": 0.99, "valid_answer_loss": 1.0})  # fmt: skip
     evaluations = []
     for arch, right in {"gpt2": 3, "hyena": 1}.items():
         for split in ("test_lola", "test_meme"):
@@ -65,4 +72,35 @@ def test_em_by_architecture_draws_each_arch_once_per_group():
     ax = fig.axes[0]
     assert ax.get_title() == "multilang"
     assert sorted(round(p.get_height(), 3) for p in ax.patches) == [0.25, 0.25, 0.75, 0.75]
+    plt.close(fig)
+
+
+def test_every_bar_has_its_architecture_colour_and_legend_entry():
+    fig = fig_multilang(_summary())
+    ax = fig.axes[0]
+    handles, labels = ax.get_legend_handles_labels()
+    bars = {label: handle for handle, label in zip(handles, labels) if label != "majority baseline"}
+    assert set(bars) == {"gpt2", "hyena"}
+    for label, container in bars.items():
+        for patch in container.patches:
+            assert matplotlib.colors.to_hex(patch.get_facecolor()) == arch_color(label)
+    # gpt2 is right on 3 of 4 items: its bars, in gpt2's colour, are the tall ones.
+    assert [round(p.get_height(), 2) for p in bars["gpt2"].patches] == [0.75, 0.75]
+    assert arch_color("gpt2") != arch_color("hyena") and arch_color("gpt2 d64") != arch_color("gpt2")
+    plt.close(fig)
+
+
+def test_claims_by_width_draws_each_claim_against_width_with_its_interval():
+    orderings = pd.DataFrame([
+        {"setting": "globals", "d_model": d, "claim": "hyena > gpt2", "thex": "", "difference": diff, "ci_low": diff - 0.1,
+         "ci_high": diff + 0.1, "verdict": verdict, "converged": "converged" if d == 32 else "not converged"}
+        for d, diff, verdict in ((32, -0.2, "contradicted"), (64, 0.05, "undecided"))])  # fmt: skip
+    fig = fig_claims_by_width({"orderings": orderings})
+    ax = fig.axes[0]
+    points = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert [(round(float(p.get_xdata()[0])), round(float(p.get_ydata()[0]), 3)) for p in points] == [(32, -0.2), (64, 0.05)]
+    assert points[1].get_markerfacecolor() == "white"  # not converged: hollow
+    assert [t.get_text() for t in ax.texts] == ["-", "?"]
+    caps = [seg for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()]
+    assert sorted(round(seg[0][1], 3) for seg in caps) == [-0.3, -0.05]  # error bars from ci_low
     plt.close(fig)

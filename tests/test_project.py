@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,11 +44,23 @@ def test_environment_yml_installs_what_pyproject_declares_at_the_pinned_versions
     assert any(str(d).startswith("python=3.11") for d in env["dependencies"])
 
 
-def test_ci_runs_the_readme_test_command():
+@pytest.mark.parametrize("make_status, ci_status", [(0, 0), (2, 2), (5, 1)])
+def test_ci_runs_the_readme_test_command(tmp_path, make_status, ci_status):
+    # .ci/run in a copy whose `make` records how it was called and exits as told.
     ci = ROOT / ".ci" / "run"
     assert os.access(ci, os.X_OK)
-    text = ci.read_text()
-    assert "set -euo pipefail" in text and "make test" in text
+    (tmp_path / ".ci").mkdir()
+    shutil.copy2(ci, tmp_path / ".ci" / "run")
+    (tmp_path / "bin").mkdir()
+    fake_make = tmp_path / "bin" / "make"
+    fake_make.write_text(f'#!/bin/sh\necho "$PWD $*" >> "{tmp_path}/calls"\nexit {make_status}\n')
+    fake_make.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    run = subprocess.run([str(tmp_path / ".ci" / "run")], cwd="/", env=env, capture_output=True, text=True)
+    assert (tmp_path / "calls").read_text() == f"{tmp_path} test\n"  # the README's command, from the root
+    assert run.returncode == ci_status
+    if make_status == 5:
+        assert "collected no tests" in run.stderr
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make reproduce" in readme
 

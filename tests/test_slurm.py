@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slurm
 if os.geteuid() != 0 or not shutil.which("apt-get"):
     pytest.skip("the SLURM test cluster needs root on a Debian machine (as in CI)", allow_module_level=True)
 
-# The tiny config cut to one experiment: 1 dataset, 2 training and 2 evaluation jobs.
+# The tiny config cut to one experiment: 1 dataset, 4 training jobs (2 architectures x the
+# 2 learning rates of length's grid), the local select_lr checkpoint, 2 evaluation jobs.
 CONFIG = {**yaml.safe_load((REPO / "config" / "tiny.yaml").read_text()), "headline": {}}
 CONFIG["experiments"] = {"length": {**CONFIG["experiments"]["length"], "seeds": [0], "architectures": ["gpt2", "hyena"]}}
 
@@ -108,7 +109,7 @@ def test_tiny_config_through_the_slurm_profile(cluster, tmp_path):
     print(f"SLURM run: {elapsed:.0f} s")
 
     jobs = _sacct(cluster, since)
-    assert sorted(jobs.rule) == ["rule_evaluate", "rule_evaluate", "rule_generate_length_base", "rule_train", "rule_train"]
+    assert sorted(jobs.rule) == ["rule_evaluate"] * 2 + ["rule_generate_length_base"] + ["rule_train"] * 4
     assert set(jobs.state) == {"COMPLETED"}, jobs
     assert set(jobs.cpus) == {"1"}  # threads: 1 in the config
     assert set(jobs[jobs.rule == "rule_train"].mem) == {"2000M"}  # mem_mb: 2000 (the config's default)
@@ -119,7 +120,7 @@ def test_tiny_config_through_the_slurm_profile(cluster, tmp_path):
     local = _snakemake(tmp_path / "local", CONFIG, cluster, "--cores", "2")
     assert local.returncode == 0, local.stdout[-4000:]
     for arch in ("gpt2", "hyena"):
-        run_dir = Path("results/length/base") / arch / "seed0"
+        (run_dir,) = [p.parent.relative_to(tmp_path / "slurm") for p in (tmp_path / "slurm" / "results/length/base" / arch).rglob("seed0/eval.parquet")]
         on_slurm = pd.read_parquet(tmp_path / "slurm" / run_dir / "eval.parquet")
         on_laptop = pd.read_parquet(tmp_path / "local" / run_dir / "eval.parquet")
         pd.testing.assert_frame_equal(on_slurm, on_laptop)

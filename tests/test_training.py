@@ -100,8 +100,14 @@ def test_training_reduces_the_loss_and_writes_its_outputs(trained):
 
 def test_token_budget_sets_the_steps(data_dir):
     split = TokenizedSplit.load(data_dir / "train.parquet")
+    # Independently: the tokens a batch of 16 holds on average, from the Parquet rows
+    # (prompt, <sep>, answer, <eos>; the model predicts all but the first token).
+    table = pq.read_table(data_dir / "train.parquet", columns=["prompt", "answer"]).to_pylist()
+    per_sample = np.mean([len(tokenizer.encode(r["prompt"])) + 1 + len(tokenizer.encode(r["answer"])) + 1 for r in table])
     cfg = from_dict(TrainConfig, {"steps": None, "tokens": 100_000, "batch_size": 16})
-    assert training.total_steps(cfg, split) == int(np.ceil(100_000 / (16 * split.lengths.mean())))
+    steps = training.total_steps(cfg, split)
+    # The budget is met: enough steps to read 100,000 tokens, and one step fewer is not.
+    assert (steps - 1) * 16 * per_sample < 100_000 <= steps * 16 * per_sample
     with pytest.raises(ConfigError, match="exactly one budget"):
         from_dict(TrainConfig, {"steps": 10, "tokens": 10})
 
@@ -111,7 +117,30 @@ def test_schedule_warms_up_then_decays():
     factors = [training.learning_rate_factor(s, 100, cfg) for s in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    # A cosine, not a straight line: a quarter of the way through the decay it has lost
+    # (1 - cos(pi/4)) / 2 = 14.6% of the way to the floor, where a line would have lost 25%.
+    assert factors[10 + 90 // 4] == pytest.approx(0.1 + 0.9 * (1 + np.cos(np.pi * 22 / 90)) / 2)
+    assert factors[10 + 90 // 4] > 0.85
     assert factors[-1] == pytest.approx(0.1, abs=0.01)
+
+
+def test_the_logged_rate_is_the_one_each_parameter_group_got(data_dir, tmp_path, monkeypatch):
+    seen = []
+    original = training.train_step
+
+    def recording(forward, model, optimizer, batch, cfg, device, job="", step=0):
+        seen.append({g["name"]: g["lr"] for g in optimizer.param_groups})
+        return original(forward, model, optimizer, batch, cfg, device, job, step)
+
+    monkeypatch.setattr(training, "train_step", recording)
+    cfg = run_config(steps=20, warmup_steps=4, lr=0.01, filter_lr=0.002)
+    train(cfg, data_dir, tmp_path / "run", "hyena", seed=0)
+    logged = pq.read_table(tmp_path / "run" / "metrics.parquet").column("lr").to_pylist()
+    schedule = [training.learning_rate_factor(s, 20, cfg.training) for s in range(20)]
+    # Each group got its own rate times the schedule (the filters theirs), and the log says so.
+    assert [step["decay"] for step in seen] == pytest.approx([0.01 * f for f in schedule])
+    assert [step["filter"] for step in seen] == pytest.approx([0.002 * f for f in schedule])
+    assert logged == pytest.approx([step["decay"] for step in seen])
 
 
 def test_one_pass_exact_match_equals_greedy_decoding(trained, data_dir):
@@ -234,15 +263,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(data_dir, tmp_path):
     subprocess.run(_train_command(config, data_dir, straight), check=True, capture_output=True)
 
     resumed = tmp_path / "resumed"
-    proc = subprocess.Popen(_train_command(config, data_dir, resumed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        latest = resumed / "checkpoints" / "latest"
-        if latest.exists() and latest.read_text().strip() >= "step-00000015":
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(timeout=30) == -signal.SIGKILL, "the run finished before it could be killed"
+    _kill_at_step(_train_command(config, data_dir, resumed), resumed, 15)
     assert not (resumed / "train_summary.json").exists()
     run = subprocess.run(_train_command(config, data_dir, resumed), capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
@@ -258,6 +279,56 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(data_dir, tmp_path):
         assert torch.equal(x, y), name
 
 
+def _kill_at_step(command: list[str], out: Path, step: int, cwd: Path | None = None) -> None:
+    """Start a training command and kill -9 it once it has checkpointed `step`."""
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        latest = out / "checkpoints" / "latest"
+        if latest.exists() and latest.read_text().strip() >= f"step-{step:08d}":
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL, "the run finished before it could be killed"
+
+
+def test_a_code_change_between_a_kill_and_the_rerun_starts_the_job_afresh(data_dir, tmp_path):
+    # The package copied, so that its model code can change between the kill and the rerun.
+    package = tmp_path / "package"
+    shutil.copytree(Path(training.__file__).parent, package / "thex", ignore=shutil.ignore_patterns("__pycache__"))
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"model": MODEL, "training": {"steps": 40, "batch_size": 16, "checkpoint_every": 5}}))
+    out = tmp_path / "run"
+    _kill_at_step(_train_command(config, data_dir, out), out, 15, cwd=package)  # python -m runs the package in cwd
+    with open(package / "thex" / "models" / "hyena.py", "a") as fh:
+        fh.write("\n# a change to the model code\n")
+    rerun = subprocess.run(_train_command(config, data_dir, out), capture_output=True, text=True, cwd=package)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "made with a different code; starting from step 0" in rerun.stderr and "resuming from" not in rerun.stderr
+    assert pq.read_table(out / "metrics.parquet").column("step").to_pylist() == list(range(1, 41))
+    # The same as a run that was never interrupted (the comment changes no arithmetic).
+    straight = tmp_path / "straight"
+    subprocess.run(_train_command(config, data_dir, straight), check=True, capture_output=True, cwd=package)
+    assert (out / "model.safetensors").read_bytes() == (straight / "model.safetensors").read_bytes()
+
+
+def test_optimizer_state_of_another_layout_is_refused(data_dir, tmp_path):
+    train(run_config(steps=4, checkpoint_every=2), data_dir, tmp_path / "clean", "gpt2", seed=0)
+    model, _ = load_model(tmp_path / "clean", torch.device("cpu"))
+    optimizer = training.build_optimizer(model, run_config().training)
+    batch = TokenizedSplit.load(data_dir / "train.parquet", "train").batch(np.arange(4))
+    loss_answer, _ = masked_losses(model(batch.inputs), batch)
+    loss_answer.backward()
+    optimizer.step()
+    training.save_checkpoint(tmp_path / "ckpt", model, optimizer, {"step": 1, "tokens": 1, "wall_s": 0.0}, [])
+    # The same model, its optimizer with the groups in another order: stored by position,
+    # its moments would land on the wrong parameters.
+    other = training.build_optimizer(model, run_config().training)
+    other.param_groups.reverse()
+    with pytest.raises(TrainingError, match="optimizer groups .* are not this model's"):
+        training.load_checkpoint(tmp_path / "ckpt", model, other, torch.device("cpu"))
+
+
 def test_stale_checkpoint_from_another_config_is_not_resumed(data_dir, tmp_path, capsys):
     train(run_config(steps=4, checkpoint_every=2), data_dir, tmp_path / "clean", "gpt2", seed=0)
     # A checkpoint "at step 2" of another run (seed 99) whose model has the same shapes (the
@@ -268,7 +339,8 @@ def test_stale_checkpoint_from_another_config_is_not_resumed(data_dir, tmp_path,
         out / "checkpoints", model, AdamW(model.parameters()), {"step": 2, "tokens": 1, "wall_s": 0.0, "seed": 99}, []
     )
     summary = train(run_config(steps=4, checkpoint_every=2), data_dir, out, "gpt2", seed=0)
-    assert "made with a different configuration" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "made with a different" in err and "seed" in err and "starting from step 0" in err
     assert summary["steps"] == 4 and not (out / "checkpoints").exists()
     assert pq.read_table(out / "metrics.parquet").column("step").to_pylist() == [1, 2, 3, 4]
     assert (out / "model.safetensors").read_bytes() == (tmp_path / "clean" / "model.safetensors").read_bytes()

@@ -67,16 +67,32 @@ def test_tiny_run_writes_tables_figures_report_and_logs(tiny_run):
         for suffix in ("png", "svg"):
             assert (figures / f"{name}.{suffix}").stat().st_size > 1000, name
     experiments = pd.read_csv(tables / "experiments.csv")
-    # memorization 2 conditions x 2 archs, length 3 archs, multilang 2 splits x 2 archs, placement 2 archs
-    assert len(experiments) == 4 + 3 + 4 + 2
-    assert set(experiments.columns) >= {"em_mean", "em_ci_low", "em_ci_high", "majority_baseline", "parameters", "train_tokens", "tokens_per_s"}
+    # memorization 2 conditions x 2 archs, length 3 archs, multilang 2 splits x 2 archs x 2
+    # widths, placement 2 archs x 2 position embeddings
+    assert len(experiments) == 4 + 3 + 8 + 4
+    assert set(experiments.columns) >= {"em_mean", "em_ci_low", "em_ci_high", "majority_baseline", "parameters", "train_tokens",
+                                        "tokens_per_s", "d_model", "pos_emb", "lr", "lr_at_grid_edge", "lr_grid", "converged"}  # fmt: skip
+    assert sorted(experiments[experiments.experiment == "multilang"].d_model.unique()) == [8, 16]
+    assert sorted(experiments[experiments.experiment == "placement"].pos_emb.unique()) == ["auto", "none"]
     length = experiments[experiments.experiment == "length"]
     assert (length.n_seeds == 2).all() and (length.em_ci_low <= length.em_mean).all() and (length.em_mean <= length.em_ci_high).all()
     # The placement condition reuses length/base's data, so it has the same baseline.
-    baseline = experiments.set_index(["experiment", "condition", "arch"])["majority_baseline"]
-    assert baseline[("placement", "length", "thex-1")] == baseline[("length", "base", "gpt2")]
+    baseline = experiments.set_index(["experiment", "condition", "arch", "pos_emb"])["majority_baseline"]
+    assert baseline[("placement", "length", "thex-1", "none")] == baseline[("length", "base", "gpt2", "auto")]
+    # The length experiment tunes its rate on validation (seed 0) from two; seed 1 trains
+    # the chosen one. Only chosen rates are evaluated on the test split.
+    tuning = pd.read_csv(tables / "tuning.csv")
+    length_tuning = tuning[tuning.experiment == "length"]
+    assert len(length_tuning) == 3 * 2 and length_tuning.groupby("arch").selected.sum().tolist() == [1, 1, 1]
+    assert set(experiments[experiments.experiment == "length"].lr_grid) == {"0.003,0.01"}
+    for row in length_tuning.itertuples():
+        cell = tiny_run / "results" / "length" / "base" / row.arch / "d16-pos_auto" / f"lr{row.lr!r}"
+        assert (cell / "seed0" / "metrics.parquet").exists()
+        assert (cell / "seed1" / "eval.parquet").exists() == (cell / "seed0" / "eval.parquet").exists() == row.selected
     comparisons = pd.read_csv(tables / "comparisons.csv")
-    assert {"gpt2", "hyena", "thex-2", "majority"} <= set(comparisons.arch_a) | set(comparisons.arch_b)
+    assert {"gpt2", "hyena", "thex-2", "majority", "thex-1/pos-none"} <= set(comparisons.model_a) | set(comparisons.model_b)
+    orderings = pd.read_csv(tables / "orderings.csv")
+    assert set(orderings.columns) >= {"p_value", "p_holm", "verdict_raw", "verdict", "converged", "d_model"}
     headline = pd.read_csv(tables / "headline.csv")
     assert list(headline.arch) == ["gpt2", "hyena", "thex-2"]
     assert list(headline.author_reported_em) == [0.007, 0.14, 0.36]
@@ -85,10 +101,12 @@ def test_tiny_run_writes_tables_figures_report_and_logs(tiny_run):
     assert set(slices[slices.experiment == "length"].n_statements) == {1, 2, 3, 4}
     report = (tiny_run / "report.html").read_text(errors="replace")
     assert len(report) > 10_000 and "em_by_architecture" in report
-    logs = tiny_run / "logs"
+    logs = tiny_run / "results" / "logs"  # beside the results of their config
     train_logs = sorted(p.relative_to(logs / "train").as_posix() for p in (logs / "train").rglob("*.log"))
-    assert "length/base/thex-2/seed1.log" in train_logs and len(train_logs) == 2 * 2 + 3 * 2 + 2 + 2
-    for rule in ("generate", "evaluate"):
+    # memorization 4, length 3 archs x (2 rates x seed 0 + seed 1), multilang 4, placement 4
+    assert len(train_logs) == 4 + 3 * 3 + 4 + 4
+    assert any(re.fullmatch(r"length/base/thex-2/d16-pos_auto/lr0\.0(03|1)/seed1\.log", log) for log in train_logs)
+    for rule in ("generate", "evaluate", "select_lr"):
         assert any((logs / rule).rglob("*.log"))
     for name in ("collect.log", "tables.log", "plots.log"):
         assert (logs / name).exists()
@@ -114,9 +132,10 @@ def test_a_changed_split_reruns_the_jobs_that_read_it(tiny_run, workflow_copy, t
     split = run / "results" / "length" / "base" / "data" / "test.parquet"
     split.write_bytes(split.read_bytes()[: split.stat().st_size // 2])  # damaged
     counts = job_counts(snakemake(run, "--configfile", str(TINY), "-n", repo=repo).stdout)
-    # length/base is read by length (3 archs x 2 seeds) and placement (2 archs): 8 train
-    # and 8 evaluate jobs; nothing of memorization or multilang.
-    assert counts["train"] == counts["evaluate"] == 8 and counts["collect"] == 1
+    # length/base is read by length (3 archs x 2 rates for seed 0, then seed 1 at the chosen
+    # rate) and placement (2 archs x 2 position embeddings): 6 + 4 train jobs before the
+    # choice (seed 1's follow it, as the evaluations do); nothing of memorization or multilang.
+    assert counts["train"] == 10 and counts["select_lr"] == 3 + 4 and counts["collect"] == 1
     assert not any(rule.startswith("generate") for rule in counts)
 
 
@@ -136,7 +155,7 @@ def test_code_changes_rerun_their_stage_and_what_follows_only(tiny_run, workflow
     with open(workflow_copy / "thex" / "models" / "hyena.py", "a") as fh:
         fh.write("\n# a change to a model\n")
     models = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
-    assert models["train"] == models["evaluate"] == 14 and not any(rule.startswith("generate") for rule in models)
+    assert models["train"] == 18 and not any(rule.startswith("generate") for rule in models)
 
 
 # Runs a command as far as its argument parsing (its imports are done by then) in a fresh
@@ -229,9 +248,10 @@ def test_paper_config_dry_run_lists_the_expected_jobs(tmp_path):
     generate = {rule: n for rule, n in counts.items() if rule.startswith("generate_")}
     assert len(generate) == 13 and set(generate.values()) == {1} and "generate_globals_with_globals" in generate
     rest = {rule: n for rule, n in counts.items() if rule not in generate}
-    assert rest == {"train": 252, "evaluate": 252, "collect": 1, "tables": 1, "plots": 1, "all": 1, "total": 521}
-    assert "results/paper/globals/with_globals/thex-12/seed2/model.safetensors" in dry.stdout
-    assert "results/paper/placement/length/thex-16/seed1/model.safetensors" in dry.stdout
+    # A dry run stops at the learning-rate choices (checkpoints): the evaluations follow them.
+    assert rest == {"train": 252, "select_lr": 100, "collect": 1, "tables": 1, "plots": 1, "all": 1, "total": 369}
+    assert re.search(r"results/paper/globals/with_globals/thex-12/d\d+-pos_auto/lr[0-9.e-]+/seed2/model.safetensors", dry.stdout)
+    assert re.search(r"results/paper/placement/length/thex-16/d\d+-pos_auto/lr[0-9.e-]+/seed1/model.safetensors", dry.stdout)
 
 
 def test_a_configfile_replaces_the_default_config_from_the_repository_root():
@@ -241,7 +261,7 @@ def test_a_configfile_replaces_the_default_config_from_the_repository_root():
     dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config/paper.yaml"],
                          cwd=REPO, capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert job_counts(dry.stdout)["total"] == 521
+    assert job_counts(dry.stdout)["total"] == 369
     assert "is extended by additional config" not in dry.stdout + dry.stderr
     default = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", "results=elsewhere"],
                              cwd=REPO, capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
@@ -254,9 +274,9 @@ def test_gpu_config_dry_run_lists_the_expected_jobs(tmp_path):
     assert dry.returncode == 0, dry.stderr[-3000:]
     counts = job_counts(dry.stdout)
     assert sum(n for rule, n in counts.items() if rule.startswith("generate_")) == 12
-    assert counts["train"] == counts["evaluate"] == 94
+    assert counts["train"] == 94 and "evaluate" not in counts  # evaluations follow the select_lr checkpoints
     assert "resources: tmpdir=/tmp, runtime=30, gpu=1" in dry.stdout or "gpu=1" in dry.stdout
-    assert "results/gpu/placement/globals/thex-15/seed0/model.safetensors" in dry.stdout
+    assert re.search(r"results/gpu/placement/globals/thex-15/d\d+-pos_auto/lr[0-9.e-]+/seed0/model.safetensors", dry.stdout)
 
 
 @pytest.mark.parametrize(

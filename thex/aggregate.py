@@ -223,6 +223,35 @@ def load_summary(summary_dir: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+def merge_summaries(summary_dirs: Iterable[str | os.PathLike], out_dir: str | os.PathLike) -> None:
+    """One summary from the summaries of a study run in parts (e.g. one config per width):
+    their runs side by side. The parts must not share a run, and what they share (a
+    dataset's config and baselines) must agree, or the combined tables would mix studies."""
+    parts = [load_summary(d) for d in summary_dirs]
+    if len(parts) < 2:
+        raise DatasetError("merge-summaries: give two summaries or more")
+    merged: dict[str, pd.DataFrame] = {}
+    for name in ("evaluations", "runs", "curves", "selection"):
+        merged[name] = pd.concat([p[name].drop(columns=["model"], errors="ignore") for p in parts], ignore_index=True)
+    twice = merged["selection"][merged["selection"].duplicated([*CELL, "lr"], keep=False)]
+    if len(twice):
+        raise DatasetError(f"merge-summaries: cell {'/'.join(map(str, twice.iloc[0][CELL]))} is in more than one summary")
+    baselines = pd.concat([p["baselines"] for p in parts], ignore_index=True).drop_duplicates()
+    clash = baselines[baselines.duplicated(["experiment", "condition", "split"], keep=False)]
+    if len(clash):
+        row = clash.iloc[0]
+        raise DatasetError(f"merge-summaries: {row.experiment}/{row.condition} has different data in two summaries ({row.split} baselines differ)")
+    datasets: dict[str, Any] = {}
+    for part in parts:
+        for key, config in part["datasets"].items():
+            if datasets.setdefault(key, config) != config:
+                raise DatasetError(f"merge-summaries: dataset {key} has different configs in two summaries")
+    out_dir = Path(out_dir)
+    for name, frame in {**merged, "baselines": baselines}.items():
+        _write_parquet(frame, out_dir / f"{name}.parquet")
+    write_json(out_dir / "datasets.json", {"package_version": thex.__version__, "datasets": datasets})
+
+
 def model_labels(frame: pd.DataFrame) -> pd.Series:
     """The architecture, with `/pos-<pos_emb>` where the position embedding is not "auto"."""
     return frame["arch"].where(frame["pos_emb"] == "auto", frame["arch"] + "/pos-" + frame["pos_emb"].astype(str))

@@ -27,6 +27,7 @@ COMMANDS = {
     "evaluate": "score a trained model on a dataset's evaluation splits",
     "select-lr": "choose a cell's learning rate from its tuning runs' validation scores",
     "collect": "gather run results into a summary directory",
+    "merge-summaries": "combine the summaries of a study run in parts into one",
     "tables": "comparison tables (CSV, Markdown) from a results summary",
     "plots": "the figures (PNG, SVG) from a results summary",
     "schema": "the workflow config's JSON schema, from the config classes",
@@ -36,7 +37,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
+        lines = [f"  {name:<16} {text}" for name, text in COMMANDS.items()]
         print("usage: python -m thex COMMAND [options]\n\ncommands:\n" + "\n".join(lines), file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:
@@ -259,6 +260,21 @@ def cli_collect(argv: list[str]) -> int:
     data_dirs = dict(item.split("=", 1) for item in args.data)
     collect(args.runs, data_dirs, args.out_dir, args.tuning_runs, args.selections)
     print(f"collected {len(args.runs)} reported and {len(args.tuning_runs)} tuning runs into {args.out_dir}")
+    return 0
+
+
+def cli_merge_summaries(argv: list[str]) -> int:
+    from thex.aggregate import merge_summaries
+
+    parser = argparse.ArgumentParser(
+        prog="python -m thex merge-summaries",
+        description="Combine the summaries of a study run in parts (e.g. config/verdicts/d32.yaml and d64.yaml) into one.",
+    )
+    parser.add_argument("summaries", nargs="+", type=Path, help="summary directories")
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    merge_summaries(args.summaries, args.out_dir)
+    print(f"merged {len(args.summaries)} summaries into {args.out_dir}")
     return 0
 
 

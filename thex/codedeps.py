@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -125,3 +126,15 @@ def stage_files(stage: str) -> tuple[Path, ...]:
     """Cached: every rule of a stage (one generate rule per dataset) asks while Snakemake parses."""
     entry = command_modules(STAGE_COMMANDS[stage])
     return tuple(module_closure(["thex.__main__", *entry], followed={"thex.cli"}))
+
+
+@functools.cache
+def code_hash(stage: str) -> str:
+    """SHA-256 over the package files a stage runs (paths and contents): a training
+    checkpoint records it, so that a job interrupted before a code change starts afresh
+    rather than resuming old weights into new code."""
+    digest = hashlib.sha256()
+    for path in stage_files(stage):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -169,8 +169,6 @@ class WorkflowConfig:
     experiments: Annotated[Mapping[str, ExperimentConfig], Named] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.experiments:
-            raise ConfigError("experiments: at least one experiment is needed")
         every_arch = {a for name in self.experiments for a in self.architectures_of(name)}
         families = every_arch | {family(a) for a in every_arch}
         for key in self.training_by_arch:

@@ -70,7 +70,7 @@ class AdamW:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         params = [p for g in self.param_groups for p in g["params"]]
-        for group, saved in zip(self.param_groups, state_dict["param_groups"]):
+        for group, saved in zip(self.param_groups, state_dict["param_groups"], strict=True):
             group.update({k: v for k, v in saved.items() if k != "params"})
             group["betas"] = tuple(group["betas"])
         self.state = {}

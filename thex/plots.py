@@ -391,7 +391,8 @@ def fig_lr_tuning(s: dict[str, Any]) -> plt.Figure:
     rows = max(1, math.ceil(len(panels) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     if not panels:
-        _missing(axes[0, 0], "no learning-rate grid (sweep.lr) in these results")
+        _missing(axes[0, 0], "no learning-rate grid (sweep.lr) in these results:\neach cell trained one configured rate")
+        fig.suptitle(FIGURES["lr_tuning"], fontsize=11)
         return fig
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_axis_off()

@@ -33,6 +33,7 @@ from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
 
 import thex
+from thex.codedeps import code_hash
 from thex.config import ConfigError, to_dict
 from thex.data import TokenizedSplit, dataset_splits, masked_losses
 from thex.datasets import read_metadata
@@ -192,6 +193,25 @@ def _checkpoint_identity(ckpt_dir: Path, identity: dict[str, Any]) -> dict[str, 
     return {k: state.get(k) for k in identity}
 
 
+def _check_optimizer_layout(optimizer, saved_groups: list[dict[str, Any]], restored: dict[int, dict[str, torch.Tensor]],
+                            step_dir: Path, ckpt_dir: Path) -> None:  # fmt: skip
+    """The saved optimizer state fits this model: the same groups by name and size, and
+    every parameter's moments of its shape (state is stored by position)."""
+    groups = optimizer.param_groups
+    layout = [(g.get("name"), len(g["params"])) for g in groups]
+    saved = [(g.get("name"), g.get("n_params")) for g in saved_groups]
+    if layout != saved:
+        raise _damaged(step_dir / "state.json", f"its optimizer groups {saved} are not this model's {layout}", ckpt_dir)
+    params = [p for g in groups for p in g["params"]]
+    for index, moments in restored.items():
+        if index >= len(params):
+            raise _damaged(step_dir / "optimizer.safetensors", f"state for parameter {index} of {len(params)}", ckpt_dir)
+        for name, value in moments.items():
+            if name != "step" and tuple(value.shape) != tuple(params[index].shape):
+                raise _damaged(step_dir / "optimizer.safetensors",
+                               f"{name} of parameter {index} has shape {tuple(value.shape)}, the parameter {tuple(params[index].shape)}", ckpt_dir)  # fmt: skip
+
+
 def load_checkpoint(ckpt_dir: Path, model, optimizer, device: torch.device) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Restore model, optimizer and RNG from the latest checkpoint; returns (state, metrics)."""
     step_dir = ckpt_dir / (ckpt_dir / "latest").read_text().strip()
@@ -211,7 +231,8 @@ def load_checkpoint(ckpt_dir: Path, model, optimizer, device: torch.device) -> t
         if key.startswith("state."):
             _, index, name = key.split(".", 2)
             restored.setdefault(int(index), {})[name] = value
-    for group, saved in zip(opt_state["param_groups"], state["param_groups"]):
+    _check_optimizer_layout(optimizer, state["param_groups"], restored, step_dir, ckpt_dir)
+    for group, saved in zip(opt_state["param_groups"], state["param_groups"], strict=True):
         group.update({k: v for k, v in saved.items() if k != "n_params"})
     opt_state["state"] = dict(sorted(restored.items()))
     optimizer.load_state_dict(opt_state)
@@ -270,8 +291,10 @@ def resume(ckpt_dir: Path, identity: dict[str, Any], model, optimizer, device: t
     if not (ckpt_dir / "latest").exists():
         return Progress()
     if _checkpoint_identity(ckpt_dir, identity) != identity:
-        # Made for another config (the workflow re-runs a job whose params changed): stale.
-        print(f"ignoring {ckpt_dir}: made with a different configuration", file=sys.stderr)
+        # Made for another config or other code (the workflow re-runs a job whose params or
+        # code changed): resuming would put old weights and optimizer state into new code.
+        changed = [key for key, value in _checkpoint_identity(ckpt_dir, identity).items() if value != identity[key]]
+        print(f"ignoring {ckpt_dir}: made with a different {', '.join(changed)}; starting from step 0", file=sys.stderr)
         shutil.rmtree(ckpt_dir)
         return Progress()
     state, metrics = load_checkpoint(ckpt_dir, model, optimizer, device)
@@ -322,6 +345,7 @@ def train(
         "model_config": to_dict(model_cfg),
         "train_config": to_dict(cfg),
         "dataset_hashes": data.hashes,
+        "code": code_hash("train"),  # the package files this stage runs (thex/codedeps.py)
     }
     torch.manual_seed(seed)
     model = build_model(model_cfg, arch).to(device)
@@ -351,13 +375,12 @@ def train(
             "tokens": done.tokens,
             "loss_answer": loss_answer,
             "loss_all": loss_all,
-            "lr": cfg.lr * factor,
+            "lr": optimizer.param_groups[0]["lr"],  # what the projections got (the decay group: in every model, first)
             "tokens_per_s": batch.n_tokens / max(now - window_start, 1e-9),
             "wall_s": done.wall_s + now - session_start,
             "valid_exact_match": None,
             "valid_answer_loss": None,
         }
-        window_start = now
         last = done.step == steps
         if valid is not None and ((cfg.eval_every and done.step % cfg.eval_every == 0) or last):
             scores = score_split(model, valid, device)
@@ -369,6 +392,7 @@ def train(
         if done.step % cfg.checkpoint_every == 0 or last:
             state = {**identity, "step": done.step, "tokens": done.tokens, "wall_s": row["wall_s"], "package_version": thex.__version__}
             save_checkpoint(ckpt_dir, model, optimizer, state, done.metrics)
+        window_start = time.perf_counter()  # the next step's rate leaves out validation and checkpoints
     bar.close()
 
     # -- finish: the model, its metrics, and last the summary that marks the job complete

@@ -13,9 +13,7 @@ rule collect:
         evaluations=lambda w: [f"{run}/eval.parquet" for run in reported_runs()],
         summaries=lambda w: [f"{run}/eval.json" for run in reported_runs()],
         curves=lambda w: [f"{run}/metrics.parquet" for run in reported_runs()],
-        tuning=lambda w: [
-            f"{run}/metrics.parquet" for run in unreported_tuning_runs()
-        ],
+        tuning=lambda w: [f"{run}/metrics.parquet" for run in unreported_tuning_runs()],
         selections=lambda w: [
             f"{cell_dir(cell)}/selected_lr.json" for cell in WF.cells()
         ],

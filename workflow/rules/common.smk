@@ -147,9 +147,7 @@ def unreported_tuning_runs():
     """Tuning runs not among the reported ones (other rates, or tuning-only seeds):
     collected for their learning curves, never evaluated on the test splits."""
     reported = set(reported_runs())
-    return sorted(
-        {run for cell in WF.cells() for run in tuning_runs(cell)} - reported
-    )
+    return sorted({run for cell in WF.cells() for run in tuning_runs(cell)} - reported)
 
 
 def gpu_resources():
