@@ -148,10 +148,23 @@ def test_code_changes_rerun_their_stage_and_what_follows_only(tiny_run, workflow
     plots = snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy)
     assert plots.returncode == 0, plots.stderr
     assert job_counts(plots.stdout) == {"plots": 1, "all": 1, "total": 2}
+    # One command's code (say its --help text) reruns its own stage only.
+    with open(workflow_copy / "thex" / "commands" / "plots.py", "a") as fh:
+        fh.write("\n# a change to the plots command\n")
+    plots_command = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
+    assert plots_command == {"plots": 1, "all": 1, "total": 2}
+    with open(workflow_copy / "thex" / "commands" / "tables.py", "a") as fh:
+        fh.write("\n# a change to the tables command\n")
+    assert job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout) == {
+        "tables": 1, "plots": 1, "all": 1, "total": 3}  # fmt: skip
     with open(workflow_copy / "thex" / "stats.py", "a") as fh:
         fh.write("\n# a change to the statistics\n")
     stats = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
     assert stats == {"collect": 1, "tables": 1, "plots": 1, "all": 1, "total": 4}
+    with open(workflow_copy / "thex" / "commands" / "train.py", "a") as fh:
+        fh.write("\n# a change to the train command\n")
+    train_command = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
+    assert train_command["train"] == 18 and not any(rule.startswith("generate") for rule in train_command)
     with open(workflow_copy / "thex" / "models" / "hyena.py", "a") as fh:
         fh.write("\n# a change to a model\n")
     models = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
@@ -187,8 +200,11 @@ def test_every_module_a_stage_imports_is_among_its_inputs_and_results_stages_nee
     assert PACKAGE_DIR / "optim.py" in stage_files("train")  # once missing from a hand-kept list
     assert PACKAGE_DIR / "languages" / "lexicon.json" in stage_files("data")
     assert PACKAGE_DIR / "plots.py" not in stage_files("tables") and PACKAGE_DIR / "models" / "lm.py" not in stage_files("data")
-    # cli.py holds every command; a stage depends only on the modules its own command imports
+    # a stage depends only on its own command's module and what that imports
     assert PACKAGE_DIR / "training.py" not in stage_files("evaluate") and PACKAGE_DIR / "aggregate.py" not in stage_files("train")
+    commands = PACKAGE_DIR / "commands"
+    assert [p.name for p in stage_files("plots") if p.parent == commands] == ["__init__.py", "plots.py", "summary_args.py"]
+    assert [p.name for p in stage_files("train") if p.parent == commands] == ["__init__.py", "train.py"]
 
 
 def test_parsing_the_workflow_imports_no_torch():

@@ -373,7 +373,10 @@ def _verdicts(frame: pd.DataFrame, better: str = "better", worse: str = "worse")
         return np.where(significant & (frame["difference"] > 0), "supported",
                         np.where(significant & (frame["difference"] < 0), "contradicted", "undecided"))  # fmt: skip
 
-    return frame.assign(verdict_raw=verdict(frame["p_value"]), verdict=verdict(frame["p_holm"]))
+    frame = frame.assign(verdict_raw=verdict(frame["p_value"]), verdict=verdict(frame["p_holm"]))
+    columns = [c for c in frame.columns if c not in ("p_holm", "verdict_raw", "verdict")]
+    at = columns.index("p_value") + 1
+    return frame[columns[:at] + ["p_holm", "verdict_raw", "verdict"] + columns[at:]]
 
 
 def comparisons_table(evaluations: pd.DataFrame) -> pd.DataFrame:

@@ -62,30 +62,13 @@ def _imported_modules(path: Path, module: str) -> set[str]:
     return _import_names(ast.walk(_parse(path)), module, path.name == "__init__.py")
 
 
-def _top_level_nodes(tree: ast.AST):
-    """Every node outside function bodies: what importing the module runs."""
-    todo = [tree]
-    while todo:
-        node = todo.pop()
-        yield node
-        todo.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef)))
-
-
-def command_modules(command: str) -> set[str]:
-    """Package modules that `python -m thex COMMAND` imports: those thex/cli.py imports at
-    its top, and those imported inside `cli_<command>` and the cli.py functions it calls."""
-    tree = _parse(PACKAGE_DIR / "cli.py")
-    functions = {node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    nodes, todo, seen = list(_top_level_nodes(tree)), [f"cli_{command}"], set()
-    if todo[0] not in functions:
-        raise ValueError(f"thex/cli.py has no function cli_{command}")
-    while todo:
-        name = todo.pop()
-        seen.add(name)
-        body = list(ast.walk(functions[name]))
-        nodes += body
-        todo += [n.id for n in body if isinstance(n, ast.Name) and n.id in functions and n.id not in seen]
-    return _import_names(nodes, "thex.cli", False) | {"thex.cli"}
+def command_module_names(command: str) -> list[str]:
+    """The modules `python -m thex COMMAND` starts from: the entry point and dispatcher
+    (thex/__main__.py, thex/cli.py) and the command's own module, thex/commands/<command>.py."""
+    module = "thex.commands." + command.replace("-", "_")
+    if _module_file(module) is None:
+        raise ValueError(f"no module {module} for command {command!r}")
+    return ["thex.__main__", "thex.cli", "thex.commands", module]
 
 
 def module_closure(entry_modules: list[str], followed: set[str] | None = None) -> list[Path]:
@@ -114,7 +97,7 @@ STAGE_COMMANDS = {
     "data": "generate",
     "train": "train",
     "evaluate": "evaluate",
-    "select_lr": "select_lr",
+    "select_lr": "select-lr",
     "collect": "collect",
     "tables": "tables",
     "plots": "plots",
@@ -124,8 +107,7 @@ STAGE_COMMANDS = {
 @functools.cache
 def stage_files(stage: str) -> tuple[Path, ...]:
     """Cached: every rule of a stage (one generate rule per dataset) asks while Snakemake parses."""
-    entry = command_modules(STAGE_COMMANDS[stage])
-    return tuple(module_closure(["thex.__main__", *entry], followed={"thex.cli"}))
+    return tuple(module_closure(command_module_names(STAGE_COMMANDS[stage])))
 
 
 @functools.cache
