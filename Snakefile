@@ -1,5 +1,5 @@
 # LoLaMeMe reproduction (arXiv 2406.02592): generate LoLa/MeMe/ListOps datasets, train
-# GPT-2, Hyena and THEX models, evaluate by exact match, aggregate into tables, figures
+# GPT-2, Hyena and THEX_COMMAND models, evaluate by exact match, aggregate into tables, figures
 # and a report. See README.md; stages live in workflow/rules/.
 from snakemake.utils import min_version
 
@@ -30,8 +30,8 @@ include: "workflow/rules/common.smk"
 
 
 # With regenerate=True only the summary -> tables/figures stages exist, so nothing can
-# trigger data generation or training (see README, "Regenerate figures").
-if not WF.regenerate:
+# trigger data generation or training (see README, "Regenerate tables and figures without retraining").
+if not WORKFLOW_CONFIG.regenerate:
 
     include: "workflow/rules/data.smk"
     include: "workflow/rules/train.smk"

@@ -63,7 +63,7 @@ def test_bad_architecture_names_are_errors(arch, n_layer, message):
 
 def test_build_model_records_its_blocks():
     m = model_for("thex-2")
-    assert m.blocks_spec == ["hyena", "attn", "hyena"]
+    assert m.mixer_names == ["hyena", "attn", "hyena"]
     assert [type(b.mixer) for b in m.blocks] == [MIXERS["hyena"], MIXERS["attn"], MIXERS["hyena"]]
 
 

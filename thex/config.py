@@ -157,7 +157,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
-# Annotations that only the JSON schema reads (thex/schema.py); `from_dict` ignores them
+# Annotations for the JSON schema (thex/schema.py): `Overrides` is read by the schema only;
+# `Schema` keywords are written into the schema and checked by `from_dict` too
 
 
 @dataclasses.dataclass(frozen=True)

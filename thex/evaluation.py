@@ -21,7 +21,7 @@ import torch
 from thex import tokenizer
 from thex.data import TokenizedSplit, evaluation_splits
 from thex.io import atomic_path, write_json
-from thex.models.lm import autocast
+from thex.models.lm import model_precision
 
 # Dataset columns that are not carried into the results (the text itself).
 _TEXT_COLUMNS = ("prompt", "answer")
@@ -53,7 +53,7 @@ def score_split(
     loss = np.zeros(n, dtype=np.float64)
     for indices in _batches_by_length(split, max_tokens):
         batch = split.batch(indices).to(device)
-        with autocast(device):
+        with model_precision(device):
             logits = model(batch.inputs)  # (B, L-1, vocab)
         per_token = torch.nn.functional.cross_entropy(
             logits.float().transpose(1, 2), batch.targets, reduction="none"
@@ -80,7 +80,7 @@ def greedy_exact_match(model: torch.nn.Module, split: TokenizedSplit, device: to
             gold = [split.ids[split.starts[i] + length : split.starts[i] + split.lengths[i]] for i in chunk]
             prompts = np.stack([split.ids[split.starts[i] : split.starts[i] + length] for i in chunk]).astype(np.int64)
             longest = max(len(g) for g in gold)
-            with autocast(device):  # the precision of score_split
+            with model_precision(device):  # the precision of score_split
                 out = model.generate_greedy(
                     torch.from_numpy(prompts).to(device), max_new_tokens=longest, eos_id=tokenizer.EOS_ID
                 )[:, length:].cpu().numpy()

@@ -1,9 +1,10 @@
 """The workflow config: experiments, their conditions, architectures, seeds; the job list.
 
-`config/*.yaml` is validated twice before any job runs: its shape by the JSON schema
-(workflow/schemas/config.schema.yaml), then its meaning here: every condition's dataset
-config, every run config and every architecture name is built strictly, so a misspelled
-knob or `thex-17` on a 16-block model fails with a message naming where it is.
+`config/*.yaml` is validated twice before any job runs: first here, where every
+condition's dataset config, every run config and every architecture name is built
+strictly (so a misspelled knob or `thex-17` on a 16-block model fails with a message
+naming where it is and, for a key, the nearest valid one), then by the JSON schema derived
+from these classes (workflow/schemas/config.schema.yaml), which other tools can read.
 
 An experiment has a base dataset config (`data`) and named `conditions`, each either
 overrides deep-merged onto `data` (e.g. `{programs: {n_globals: 100}}`) or a reference
@@ -32,7 +33,7 @@ from thex.models import parse_architecture
 from thex.models.architecture import NAME_PATTERN, THEX_PATTERN, family
 from thex.run_config import ModelOverrides, RunConfig, TrainOverrides
 
-# The eight experiment groups of the study (SPEC section 4); each config names its own.
+# The eight experiment groups of the study (README, "What the default run does"); each config names its own.
 KNOWN_EXPERIMENTS = ("memorization", "globals", "length", "operators", "multilang", "latent_types", "listops", "placement")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 

@@ -156,8 +156,8 @@ def _experiment_grid(frame: pd.DataFrame, panel_height: float) -> tuple[plt.Figu
     return fig, axes, experiments
 
 
-def fig_em_by_architecture(s: dict[str, Any]) -> plt.Figure:
-    evaluations = s["evaluations"]
+def fig_em_by_architecture(summary: dict[str, Any]) -> plt.Figure:
+    evaluations = summary["evaluations"]
     fig, axes, experiments = _experiment_grid(evaluations, 3.4)
     for ax, experiment in zip(axes.flat, experiments):
         frame = evaluations[evaluations.experiment == experiment]
@@ -173,18 +173,18 @@ def fig_em_by_architecture(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def _one_experiment(s: dict[str, Any], experiment: str, figsize=(6, 4)) -> tuple[plt.Figure, Any, pd.DataFrame]:
+def _one_experiment(summary: dict[str, Any], experiment: str, figsize=(6, 4)) -> tuple[plt.Figure, Any, pd.DataFrame]:
     """A one-panel figure and the evaluated samples of `experiment` (the panel says so when
     there are none)."""
     fig, ax = plt.subplots(figsize=figsize)
-    frame = s["evaluations"][s["evaluations"].experiment == experiment]
+    frame = summary["evaluations"][summary["evaluations"].experiment == experiment]
     if frame.empty:
         _missing(ax, f"no '{experiment}' experiment in these results")
     return fig, ax, frame
 
 
-def fig_memorization(s: dict[str, Any]) -> plt.Figure:
-    fig, ax, frame = _one_experiment(s, "memorization")
+def fig_memorization(summary: dict[str, Any]) -> plt.Figure:
+    fig, ax, frame = _one_experiment(summary, "memorization")
     if frame.empty:
         return fig
     _line_by_arch(ax, frame, "n_globals", "number of globals G", "exact match (recall of globals)")
@@ -193,12 +193,12 @@ def fig_memorization(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_length(s: dict[str, Any]) -> plt.Figure:
-    fig, ax, frame = _one_experiment(s, "length")
+def fig_length(summary: dict[str, Any]) -> plt.Figure:
+    fig, ax, frame = _one_experiment(summary, "length")
     if frame.empty:
         return fig
     _line_by_arch(ax, frame, "n_statements", "statements in the program")
-    for key, config in s["datasets"].items():
+    for key, config in summary["datasets"].items():
         if key.startswith("length/"):
             train = {**config.get("programs", {}), **config["splits"].get("train", {})}
             low, high = train.get("n_statements", [None, None])
@@ -210,8 +210,8 @@ def fig_length(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_operators(s: dict[str, Any]) -> plt.Figure:
-    fig, ax, frame = _one_experiment(s, "operators", figsize=(7, 4))
+def fig_operators(summary: dict[str, Any]) -> plt.Figure:
+    fig, ax, frame = _one_experiment(summary, "operators", figsize=(7, 4))
     if frame.empty:
         return fig
     # Programs whose answer needs exactly one kind of operator isolate it.
@@ -224,8 +224,8 @@ def fig_operators(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_multilang(s: dict[str, Any]) -> plt.Figure:
-    frame = s["evaluations"]
+def fig_multilang(summary: dict[str, Any]) -> plt.Figure:
+    frame = summary["evaluations"]
     frame = frame[frame.experiment == "multilang"]
     conditions = sorted(frame["condition"].unique())
     fig, axes = plt.subplots(1, max(1, len(conditions)), figsize=(4.2 * max(1, len(conditions)), 3.6), squeeze=False)
@@ -243,9 +243,9 @@ def fig_multilang(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_placement(s: dict[str, Any]) -> plt.Figure:
+def fig_placement(summary: dict[str, Any]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    runs = s["runs"]
+    runs = summary["runs"]
     runs = runs[(runs.experiment == "placement") & runs.arch.str.fullmatch(r"thex-\d+( d\d+)?")]
     if runs.empty:
         _missing(ax, "no 'placement' experiment (THEX-i sweep) in these results")
@@ -255,7 +255,7 @@ def fig_placement(s: dict[str, Any]) -> plt.Figure:
     image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="magma", vmin=0, vmax=max(1e-9, float(np.nanmax(grid.to_numpy()))))
     ax.set_xticks(range(grid.shape[1]), [str(b) for b in grid.columns])
     # The majority baseline of each task beside its name: a cell at it has learned nothing.
-    base = s["baselines"]
+    base = summary["baselines"]
     base = base[(base.experiment == "placement") & (base.split != "valid")].groupby("condition")["majority_baseline"].mean()
     ax.set_yticks(range(grid.shape[0]), [f"{c}\n(majority {base.get(c, np.nan):.2f})" for c in grid.index])
     for (i, j), value in np.ndenumerate(grid.to_numpy()):
@@ -267,8 +267,8 @@ def fig_placement(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_training_curves(s: dict[str, Any]) -> plt.Figure:
-    curves = s["curves"]
+def fig_training_curves(summary: dict[str, Any]) -> plt.Figure:
+    curves = summary["curves"]
     fig, axes, experiments = _experiment_grid(curves, 3.2)
     for ax, experiment in zip(axes.flat, experiments):
         frame = curves[curves.experiment == experiment]
@@ -288,11 +288,11 @@ def fig_training_curves(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_learning_curves(s: dict[str, Any]) -> plt.Figure:
+def fig_learning_curves(summary: dict[str, Any]) -> plt.Figure:
     """Validation exact match against training tokens (the learning_curves table): one
     panel per (experiment, condition), one line per architecture (mean over seeds), the
     valid split's majority baseline dashed."""
-    table = learning_curve_table(s["curves"], s["baselines"])
+    table = learning_curve_table(summary["curves"], summary["baselines"])
     panels = sorted({(e, c) for e, c in zip(table.experiment, table.condition)})
     cols = max(1, min(4, len(panels)))
     rows = max(1, math.ceil(len(panels) / cols))
@@ -320,8 +320,8 @@ def fig_learning_curves(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_cost(s: dict[str, Any]) -> plt.Figure:
-    runs = s["runs"].merge(s["baselines"], on=["experiment", "condition", "split"], how="left")
+def fig_cost(summary: dict[str, Any]) -> plt.Figure:
+    runs = summary["runs"].merge(summary["baselines"], on=["experiment", "condition", "split"], how="left")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for arch in _arch_order(runs.arch):
         part = runs[runs.arch == arch]
@@ -343,11 +343,11 @@ def fig_cost(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_claims_by_width(s: dict[str, Any]) -> plt.Figure:
+def fig_claims_by_width(summary: dict[str, Any]) -> plt.Figure:
     """Each headline claim's paired difference (95% CI) against width, one panel per
     setting: the trend a reader can carry toward the paper's scale. Hollow markers: one of
     the two models had not converged; the verdict (Holm-adjusted) is written by each point."""
-    orderings = s["orderings"]
+    orderings = summary["orderings"]
     settings = list(dict.fromkeys(orderings["setting"])) if len(orderings) else []
     fig, axes = plt.subplots(1, max(1, len(settings)), figsize=(5.2 * max(1, len(settings)), 3.8), squeeze=False)
     if not settings:
@@ -380,11 +380,11 @@ def fig_claims_by_width(s: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_lr_tuning(s: dict[str, Any]) -> plt.Figure:
+def fig_lr_tuning(summary: dict[str, Any]) -> plt.Figure:
     """Validation exact match against the learning rate for every cell with a grid: one
     panel per (experiment, condition), one line per model and width, the selected rate
     starred. An optimum at the end of a line is not bracketed."""
-    table = s["tuning"]
+    table = summary["tuning"]
     table = table[table["grid_size"] > 1]
     panels = sorted({(e, c) for e, c in zip(table.experiment, table.condition)})
     cols = max(1, min(4, len(panels)))

@@ -43,7 +43,7 @@ from thex.evaluation import score_split
 from thex.io import atomic_path, progress_bar, sha256_file, write_json, write_text
 from thex.models.config import ModelConfig
 from thex.models.flops import flops_per_token
-from thex.models.lm import autocast, build_model, count_parameters
+from thex.models.lm import model_precision, build_model, count_parameters
 from thex.models.saved import save_model, write_safetensors
 from thex.optim import AdamW
 from thex.run_config import RunConfig, TrainConfig
@@ -304,7 +304,7 @@ def resume(ckpt_dir: Path, identity: dict[str, Any], model, optimizer, device: t
 
 def train_step(forward, model, optimizer, batch, cfg: TrainConfig, device: torch.device, job: str = "", step: int = 0) -> tuple[float, float]:
     """Optimizer step `step` (1-based) of `job` on `batch`; returns (answer loss, all-token loss)."""
-    with autocast(device):
+    with model_precision(device):
         logits = forward(batch.inputs)
     loss_answer, loss_all = masked_losses(logits, batch)
     loss = loss_answer if cfg.loss_on == "answer" else loss_all
@@ -326,7 +326,7 @@ def train(
     seed: int,
     experiment: str = "",
     device: torch.device | None = None,
-    progress: bool = False,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Train (or resume) one model; writes model.safetensors, model.json, metrics.parquet
     and, last, train_summary.json into `out_dir`. Returns the summary."""
@@ -354,71 +354,71 @@ def train(
     order = BatchOrder(len(data.train), cfg.batch_size, seed, data.train.lengths if cfg.batching == "by_length" else None)
 
     # -- resume
-    done = resume(ckpt_dir, identity, model, optimizer, device)
+    progress = resume(ckpt_dir, identity, model, optimizer, device)
 
     # -- steps, with validation and checkpoints
-    bar = progress_bar(steps, f"train {experiment} {arch} seed{seed}".strip(), progress, initial=done.step)
+    bar = progress_bar(steps, f"train {experiment} {arch} seed{seed}".strip(), show_progress, initial=progress.step)
     job = f"experiment {experiment!r}, architecture {arch!r}, seed {seed}"
     valid = data.valid.head(cfg.eval_samples) if data.valid is not None else None
     session_start = window_start = time.perf_counter()
     model.train()
-    for step in range(done.step, steps):
+    for step in range(progress.step, steps):
         factor = learning_rate_factor(step, steps, cfg)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         batch = data.train.batch(order.indices(step)).to(device)
         loss_answer, loss_all = train_step(forward, model, optimizer, batch, cfg, device, job, step + 1)
-        done.step, done.tokens = step + 1, done.tokens + batch.n_tokens
+        progress.step, progress.tokens = step + 1, progress.tokens + batch.n_tokens
         now = time.perf_counter()
         row = {
-            "step": done.step,
-            "tokens": done.tokens,
+            "step": progress.step,
+            "tokens": progress.tokens,
             "loss_answer": loss_answer,
             "loss_all": loss_all,
             "lr": optimizer.param_groups[0]["lr"],  # what the projections got (the decay group: in every model, first)
             "tokens_per_s": batch.n_tokens / max(now - window_start, 1e-9),
-            "wall_s": done.wall_s + now - session_start,
+            "wall_s": progress.wall_s + now - session_start,
             "valid_exact_match": None,
             "valid_answer_loss": None,
         }
-        last = done.step == steps
-        if valid is not None and ((cfg.eval_every and done.step % cfg.eval_every == 0) or last):
+        last = progress.step == steps
+        if valid is not None and ((cfg.eval_every and progress.step % cfg.eval_every == 0) or last):
             scores = score_split(model, valid, device)
             row["valid_exact_match"] = float(scores["exact_match"].mean())
             row["valid_answer_loss"] = float(scores["answer_loss"].mean())
-        done.metrics.append(row)
+        progress.metrics.append(row)
         bar.set_postfix(loss=f"{loss_answer:.3f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
         bar.update(1)
-        if done.step % cfg.checkpoint_every == 0 or last:
-            state = {**identity, "step": done.step, "tokens": done.tokens, "wall_s": row["wall_s"], "package_version": thex.__version__}
-            save_checkpoint(ckpt_dir, model, optimizer, state, done.metrics)
+        if progress.step % cfg.checkpoint_every == 0 or last:
+            state = {**identity, "step": progress.step, "tokens": progress.tokens, "wall_s": row["wall_s"], "package_version": thex.__version__}
+            save_checkpoint(ckpt_dir, model, optimizer, state, progress.metrics)
         window_start = time.perf_counter()  # the next step's rate leaves out validation and checkpoints
     bar.close()
 
     # -- finish: the model, its metrics, and last the summary that marks the job complete
-    summary = _summary(model, model_cfg, arch, seed, experiment, steps, done, data, device)
-    save_model(out_dir, model, {**identity, "blocks": model.blocks_spec, "step": steps, "package_version": thex.__version__})
+    summary = _summary(model, model_cfg, arch, seed, experiment, steps, progress, data, device)
+    save_model(out_dir, model, {**identity, "blocks": model.mixer_names, "step": steps, "package_version": thex.__version__})
     with atomic_path(out_dir / "metrics.parquet") as tmp:
-        pq.write_table(_metrics_table(done.metrics), tmp)
+        pq.write_table(_metrics_table(progress.metrics), tmp)
     write_json(out_dir / "train_summary.json", summary)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return summary
 
 
 def _summary(model, model_cfg: ModelConfig, arch: str, seed: int, experiment: str, steps: int,
-             done: Progress, data: TrainingData, device: torch.device) -> dict[str, Any]:
-    wall = done.metrics[-1]["wall_s"] if done.metrics else done.wall_s
-    final = done.metrics[-1] if done.metrics else {}
+             progress: Progress, data: TrainingData, device: torch.device) -> dict[str, Any]:
+    wall = progress.metrics[-1]["wall_s"] if progress.metrics else progress.wall_s
+    final = progress.metrics[-1] if progress.metrics else {}
     params = count_parameters(model)
     return {
         "experiment": experiment,
         "arch": arch,
-        "blocks": model.blocks_spec,
+        "blocks": model.mixer_names,
         "seed": seed,
         "steps": steps,
-        "train_tokens": done.tokens,
+        "train_tokens": progress.tokens,
         "train_wall_s": wall,
-        "tokens_per_s": done.tokens / wall if wall else 0.0,
+        "tokens_per_s": progress.tokens / wall if wall else 0.0,
         "parameters": params["total"],
         "non_embedding_parameters": params["non_embedding"],
         "flops_per_token": flops_per_token(model_cfg, arch, int(round(float(data.train.lengths.mean())))),

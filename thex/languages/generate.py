@@ -1,12 +1,12 @@
 """Random LoLaMeMe programs and ListOps expressions, with their answers and slice facts.
 
-Every knob of SPEC section 3 is a field of `ProgramConfig` / `ListOpsConfig`. The generator
+Every knob of docs/languages.md is a field of `ProgramConfig` / `ListOpsConfig`. The generator
 tracks values while it builds each expression, which is how it avoids zero divisors; the
 reference interpreter (`program.interpret`) recomputes every answer in the tests.
 
 The hot loop is plain Python kept lean (local names for `random`, no per-node allocation
-beyond the AST): the dataset benchmark generates about a million programs per half minute
-on two cores (see `python -m thex.bench data`).
+beyond the AST): about 78 µs of CPU per program of 8 statements, so 1,000,000 such
+programs took 52 s on two cores (README, "Benchmarks"; `python -m thex.bench data`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 from thex.config import ConfigError
-from thex.languages import listops as lo
+from thex.languages import listops
 from thex.languages import lola, meme
 from thex.languages.program import APPLY, DIVIDING, LEXICON, OPERATORS, Semantics, Words
 from thex.languages.syntax import KEYWORDS, global_name
@@ -116,7 +116,7 @@ class ListOpsConfig:
     max_args: int = 5  # arguments per operator, at least 2
     length: tuple[int, int] = (1, 200)  # characters of the expression (min, max)
     p_branch: float = 0.25  # probability that an argument off the deepest path is itself a list
-    operators: tuple[str, ...] = lo.OPERATORS
+    operators: tuple[str, ...] = listops.OPERATORS
 
     def __post_init__(self) -> None:
         _check_range("depth", self.depth, 1)
@@ -125,13 +125,13 @@ class ListOpsConfig:
             raise ConfigError(f"max_args: must be >= 2, got {self.max_args}")
         if not 0.0 <= self.p_branch < 1.0:
             raise ConfigError(f"p_branch: must be in [0, 1), got {self.p_branch}")
-        if not self.operators or any(op not in lo.OPERATORS for op in self.operators):
-            raise ConfigError(f"operators: each must be one of {lo.OPERATORS}, got {list(self.operators)}")
+        if not self.operators or any(op not in listops.OPERATORS for op in self.operators):
+            raise ConfigError(f"operators: each must be one of {listops.OPERATORS}, got {list(self.operators)}")
 
 
 def _check_range(key: str, value: tuple[int, int], lowest: int) -> None:
-    lo_, hi = value
-    if lo_ < lowest or hi < lo_:
+    low, high = value
+    if low < lowest or high < low:
         raise ConfigError(f"{key}: expected [min, max] with {lowest} <= min <= max, got {list(value)}")
 
 
@@ -472,20 +472,20 @@ class ListOpsGenerator:
         self.cfg = cfg
         self.random = rng.random
 
-    def _tree(self, depth: int, ops: list[str]) -> lo.ListOp:
+    def _tree(self, depth: int, ops: list[str]) -> listops.ListOp:
         """A list of exactly `depth` levels: one random argument carries the deepest path."""
         rnd, cfg = self.random, self.cfg
         op = cfg.operators[int(rnd() * len(cfg.operators))]
         ops.append(op)
         n_args = 2 + int(rnd() * (cfg.max_args - 1))
         deep = int(rnd() * n_args)
-        args: list[lo.ListOp | int] = []
+        args: list[listops.ListOp | int] = []
         for i in range(n_args):
             if depth > 1 and (i == deep or rnd() < cfg.p_branch):
                 args.append(self._tree(depth - 1 if i == deep else 1 + int(rnd() * (depth - 1)), ops))
             else:
                 args.append(int(rnd() * 10))
-        return lo.ListOp(op, tuple(args))
+        return listops.ListOp(op, tuple(args))
 
     def generate(self, count: int) -> dict[str, list]:
         cfg = self.cfg
@@ -497,7 +497,7 @@ class ListOpsGenerator:
                 depth = cfg.depth[0] + int(self.random() * (cfg.depth[1] - cfg.depth[0] + 1))
                 ops: list[str] = []
                 expr = self._tree(depth, ops)
-                text = lo.render(expr)
+                text = listops.render(expr)
                 if cfg.length[0] <= len(text) <= cfg.length[1]:
                     break
             else:
@@ -507,11 +507,11 @@ class ListOpsGenerator:
                 )
             for name, value in (
                 ("prompt", text),
-                ("answer", lo.evaluate(expr)),
+                ("answer", listops.evaluate(expr)),
                 ("language", "listops"),
                 ("task", "listops"),
                 ("depth", depth),
-                ("operators", ",".join(op for op in lo.OPERATORS if op in ops)),
+                ("operators", ",".join(op for op in listops.OPERATORS if op in ops)),
                 ("n_operations", len(ops)),
                 ("modulus", 10),
             ):

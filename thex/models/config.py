@@ -27,6 +27,7 @@ class ModelConfig:
     # pure Hyena (as the reference Hyena LM); see docs/models.md.
     pos_emb: Literal["auto", "learned", "none"] = "auto"
     # Hyena (Poli et al. 2023); the defaults are those of safari's standalone HyenaOperator
+    # except emb_dim (safari's 3 gives the filter no real frequency band; docs/models.md)
     hyena_order: int = 2  # N: N gates and N-1 long convolutions
     filter_order: int = 64  # width of the implicit filter MLP
     emb_dim: int = 5  # filter input features: time + (emb_dim-1)/2 sin/cos bands; odd, >= 5

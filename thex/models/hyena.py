@@ -3,7 +3,7 @@
 Faithful to `HyenaOperator` in HazyResearch/safari's `standalone_hyena.py`, order N:
 
     u = in_proj(x)                          (N+1) * d channels
-    u = short_conv(u)                       depthwise, causal, kernel 3
+    u = short_conv(u)                       depthwise, causal, kernel short_filter_order (3)
     x_0, ..., x_{N-1}, v = split(u)         N gates and a value, d channels each
     for o, x_i in enumerate(x_{N-1}, ..., x_1):
         v = v * x_i                         gate

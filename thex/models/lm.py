@@ -64,12 +64,12 @@ class LanguageModel(nn.Module):
     def __init__(self, cfg: ModelConfig, arch: str | Sequence[str]):
         super().__init__()
         self.cfg = cfg
-        self.blocks_spec = parse_architecture(arch, cfg.n_layer)
-        use_pos = cfg.pos_emb == "learned" or (cfg.pos_emb == "auto" and "attn" in self.blocks_spec)
+        self.mixer_names = parse_architecture(arch, cfg.n_layer)
+        use_pos = cfg.pos_emb == "learned" or (cfg.pos_emb == "auto" and "attn" in self.mixer_names)
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.wpe = nn.Embedding(cfg.max_len, cfg.d_model) if use_pos else None
         self.dropout = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg, mixer) for mixer in self.blocks_spec)
+        self.blocks = nn.ModuleList(Block(cfg, mixer) for mixer in self.mixer_names)
         self.ln_f = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.head.weight = self.wte.weight  # tied
@@ -171,7 +171,7 @@ class LanguageModel(nn.Module):
         return idx
 
 
-def autocast(device: torch.device):
+def model_precision(device: torch.device):
     """The precision models run in: bf16 autocast on CUDA (the Hyena FFTs stay float32),
     float32 elsewhere. Training, evaluation and decoding all use it."""
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")

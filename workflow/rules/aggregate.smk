@@ -12,21 +12,21 @@ rule tables:
     output:
         [
             report(
-                f"{R}/tables/{name}.csv",
+                f"{RESULTS}/tables/{name}.csv",
                 caption="../report/tables.rst",
                 category="Tables",
                 labels={"table": name},
             )
             for name in TABLE_NAMES
         ],
-        expand(f"{R}/tables/{{name}}.md", name=TABLE_NAMES),
+        expand(f"{RESULTS}/tables/{{name}}.md", name=TABLE_NAMES),
     log:
         f"{LOGS}/tables.log",
     conda:
         ENV
     params:
-        thex=THEX,
-        headline=json.dumps(to_dict(WF.headline)),
+        thex=THEX_COMMAND,
+        headline=json.dumps(to_dict(WORKFLOW_CONFIG.headline)),
         summary_dir=lambda w, input: parent(input.summary[0]),
         out_dir=lambda w, output: parent(output[0]),
     shell:

@@ -15,18 +15,18 @@ rule collect:
         curves=lambda w: [f"{run}/metrics.parquet" for run in reported_runs()],
         tuning=lambda w: [f"{run}/metrics.parquet" for run in unreported_tuning_runs()],
         selections=lambda w: [
-            f"{cell_dir(cell)}/selected_lr.json" for cell in WF.cells()
+            f"{cell_dir(cell)}/selected_lr.json" for cell in WORKFLOW_CONFIG.cells()
         ],
         data=sorted({path for e, c in conditions() for path in split_files(e, c)}),
         code=stage_code("collect"),
     output:
-        expand(f"{R}/summary/{{file}}", file=SUMMARY_FILES),
+        expand(f"{RESULTS}/summary/{{file}}", file=SUMMARY_FILES),
     log:
         f"{LOGS}/collect.log",
     conda:
         ENV
     params:
-        thex=THEX,
+        thex=THEX_COMMAND,
         runs=lambda w, input: [parent(path) for path in input.evaluations],
         tuning=lambda w, input: [parent(path) for path in input.tuning],
         data=[f"{e}/{c}={data_dir(e, c)}" for e, c in conditions()],

@@ -17,21 +17,23 @@ from thex.plots import FIGURES
 # The config classes check first (their messages name the key and suggest a spelling),
 # then the JSON schema derived from them (python -m thex schema), which tools can read.
 try:
-    WF = WorkflowConfig.from_dict(config)
+    WORKFLOW_CONFIG = WorkflowConfig.from_dict(config)
 except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
 validate(config, "../schemas/config.schema.yaml")
 
-R = WF.results
-LOGS = f"{R}/logs"  # each config's logs beside its results, so configs never share one
+RESULTS = WORKFLOW_CONFIG.results
+LOGS = f"{RESULTS}/logs"  # each config's logs beside its results, so configs never share one
 # A cell (architecture x width x position embedding on one condition) and its runs, one
 # per learning rate and seed (thex/experiments.py).
-CELL = f"{R}/{{experiment}}/{{condition}}/{{arch}}/{{scale}}"
+CELL = f"{RESULTS}/{{experiment}}/{{condition}}/{{arch}}/{{scale}}"
 RUN = f"{CELL}/lr{{lr}}/seed{{seed}}"
-SUMMARY = WF.summary_path
-TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"])
+SUMMARY = WORKFLOW_CONFIG.summary_path
+TABLES = expand(
+    f"{RESULTS}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"]
+)
 FIGURES_OUT = expand(
-    f"{R}/figures/{{name}}.{{ext}}", name=list(FIGURES), ext=["png", "svg"]
+    f"{RESULTS}/figures/{{name}}.{{ext}}", name=list(FIGURES), ext=["png", "svg"]
 )
 # Every rule runs the package from this repository's source tree, with the Python that
 # runs Snakemake (a venv, or an offline install: README "GPU machine without internet"),
@@ -44,7 +46,7 @@ if workflow.basedir not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
     )
-THEX = '"$THEX_PYTHON" -m thex'
+THEX_COMMAND = '"$THEX_PYTHON" -m thex'
 
 
 # Set just above; declared so that Snakemake passes them on to remote jobs.
@@ -67,24 +69,25 @@ wildcard_constraints:
 
 # A change to a stage's code re-runs that stage and what follows, not more: each rule
 # lists as inputs the package files its command imports (thex/codedeps.py reads the import
-# statements, so the list cannot go stale). Paths are relative to the working directory,
-# so that moving the checkout with its results changes nothing.
+# statements; data files a module reads are listed by hand there, in DATA_FILES). Paths
+# are relative to the working directory, so that moving the checkout with its results
+# changes nothing.
 def stage_code(stage):
     return [os.path.relpath(path) for path in stage_files(stage)]
 
 
 def data_dir(experiment, condition):
-    source = WF.dataset_source(experiment, condition)
-    return f"{R}/{source[0]}/{source[1]}/data"
+    source = WORKFLOW_CONFIG.dataset_source(experiment, condition)
+    return f"{RESULTS}/{source[0]}/{source[1]}/data"
 
 
 def split_files(experiment, condition):
     """The split files of the dataset that (experiment, condition) trains and is
     evaluated on (another condition's, when it reuses one)."""
-    source = WF.dataset_source(experiment, condition)
+    source = WORKFLOW_CONFIG.dataset_source(experiment, condition)
     return [
         f"{data_dir(*source)}/{split}.parquet"
-        for split in WF.dataset_config(*source).splits
+        for split in WORKFLOW_CONFIG.dataset_config(*source).splits
     ]
 
 
@@ -99,11 +102,13 @@ def parent(path):
 
 def conditions():
     """Every (experiment, condition) that has runs; its data may be another's (dataset:)."""
-    return sorted({(cell.experiment, cell.condition) for cell in WF.cells()})
+    return sorted(
+        {(cell.experiment, cell.condition) for cell in WORKFLOW_CONFIG.cells()}
+    )
 
 
 def cell_dir(cell):
-    return f"{R}/{cell.experiment}/{cell.condition}/{cell.arch}/{scale_name(cell.d_model, cell.pos_emb)}"
+    return f"{RESULTS}/{cell.experiment}/{cell.condition}/{cell.arch}/{scale_name(cell.d_model, cell.pos_emb)}"
 
 
 def run_dir(cell, lr, seed):
@@ -111,15 +116,15 @@ def run_dir(cell, lr, seed):
 
 
 def wildcard_cell(w):
-    return WF.cell_of(w.experiment, w.condition, w.arch, w.scale)
+    return WORKFLOW_CONFIG.cell_of(w.experiment, w.condition, w.arch, w.scale)
 
 
 def tuning_runs(cell):
     """Every run that competes for the cell's learning rate: each rate x tuning seed."""
     return [
         run_dir(cell, lr, seed)
-        for lr in WF.lr_grid(cell)
-        for seed in WF.tune_seeds(cell.experiment)
+        for lr in WORKFLOW_CONFIG.lr_grid(cell)
+        for seed in WORKFLOW_CONFIG.tune_seeds(cell.experiment)
     ]
 
 
@@ -138,8 +143,8 @@ def reported_runs():
     """The runs the tables report: every seed at each cell's selected rate."""
     return [
         run_dir(cell, selected_lr(cell), seed)
-        for cell in WF.cells()
-        for seed in WF.seeds_of(cell.experiment)
+        for cell in WORKFLOW_CONFIG.cells()
+        for seed in WORKFLOW_CONFIG.seeds_of(cell.experiment)
     ]
 
 
@@ -147,9 +152,12 @@ def unreported_tuning_runs():
     """Tuning runs not among the reported ones (other rates, or tuning-only seeds):
     collected for their learning curves, never evaluated on the test splits."""
     reported = set(reported_runs())
-    return sorted({run for cell in WF.cells() for run in tuning_runs(cell)} - reported)
+    return sorted(
+        {run for cell in WORKFLOW_CONFIG.cells() for run in tuning_runs(cell)}
+        - reported
+    )
 
 
 def gpu_resources():
     """Training and evaluation ask for one GPU each when the config has GPUs."""
-    return 1 if WF.gpus else 0
+    return 1 if WORKFLOW_CONFIG.gpus else 0

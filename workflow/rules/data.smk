@@ -3,7 +3,7 @@
 # {results}/{experiment}/{condition}/data/{split}.parquet: the splits differ between
 # datasets, and declaring each file (not the folder) lets Snakemake see a split that
 # changed or was damaged, so the jobs that read it run again.
-for _experiment, _condition in WF.datasets():
+for _experiment, _condition in WORKFLOW_CONFIG.datasets():
 
     rule:
         name:
@@ -18,13 +18,13 @@ for _experiment, _condition in WF.datasets():
             f"{LOGS}/benchmarks/generate/{_experiment}/{_condition}.tsv"
         conda:
             ENV
-        threads: WF.workers
+        threads: WORKFLOW_CONFIG.workers
         resources:
             mem_mb=2000,
             runtime=60,
         params:
-            thex=THEX,
-            dataset=json.dumps(WF.dataset_dict(_experiment, _condition)),
+            thex=THEX_COMMAND,
+            dataset=json.dumps(WORKFLOW_CONFIG.dataset_dict(_experiment, _condition)),
             out_dir=lambda w, output: parent(output[0]),
         shell:
             "{params.thex} generate {params.dataset:q} {params.out_dir} --workers {threads} --quiet > {log} 2>&1"

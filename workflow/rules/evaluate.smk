@@ -17,16 +17,16 @@ rule evaluate:
         f"{LOGS}/benchmarks/evaluate/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.tsv"
     conda:
         ENV
-    threads: WF.threads
+    threads: WORKFLOW_CONFIG.threads
     resources:
-        mem_mb=WF.mem_mb,
-        runtime=WF.runtime,
+        mem_mb=WORKFLOW_CONFIG.mem_mb,
+        runtime=WORKFLOW_CONFIG.runtime,
         gpu=gpu_resources(),
     params:
-        thex=THEX,
+        thex=THEX_COMMAND,
         model_dir=lambda w, input: parent(input.model),
         data_dir=lambda w: data_dir(w.experiment, w.condition),
-        device=WF.device,
+        device=WORKFLOW_CONFIG.device,
     shell:
         "{params.thex} evaluate --model-dir {params.model_dir} --data-dir {params.data_dir}"
         " --out {output.results} --summary {output.summary} --device {params.device}"

@@ -12,21 +12,21 @@ rule plots:
     output:
         [
             report(
-                f"{R}/figures/{name}.png",
+                f"{RESULTS}/figures/{name}.png",
                 caption=f"../report/{name}.rst",
                 category="Figures",
                 labels={"figure": name},
             )
             for name in FIGURES
         ],
-        expand(f"{R}/figures/{{name}}.svg", name=list(FIGURES)),
+        expand(f"{RESULTS}/figures/{{name}}.svg", name=list(FIGURES)),
     log:
         f"{LOGS}/plots.log",
     conda:
         ENV
     params:
-        thex=THEX,
-        headline=json.dumps(to_dict(WF.headline)),
+        thex=THEX_COMMAND,
+        headline=json.dumps(to_dict(WORKFLOW_CONFIG.headline)),
         summary_dir=lambda w, input: parent(input.summary[0]),
         out_dir=lambda w, output: parent(output[0]),
     shell:

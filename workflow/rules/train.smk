@@ -18,19 +18,19 @@ rule train:
         f"{LOGS}/benchmarks/train/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.tsv"
     conda:
         ENV
-    threads: WF.threads
+    threads: WORKFLOW_CONFIG.threads
     resources:
-        mem_mb=WF.mem_mb,
-        runtime=WF.runtime,
+        mem_mb=WORKFLOW_CONFIG.mem_mb,
+        runtime=WORKFLOW_CONFIG.runtime,
         gpu=gpu_resources(),
     params:
-        thex=THEX,
+        thex=THEX_COMMAND,
         run=lambda w: json.dumps(
-            to_dict(WF.cell_run_config(wildcard_cell(w), float(w.lr)))
+            to_dict(WORKFLOW_CONFIG.cell_run_config(wildcard_cell(w), float(w.lr)))
         ),
         data_dir=lambda w: data_dir(w.experiment, w.condition),
         out_dir=lambda w, output: parent(output.model),
-        device=WF.device,
+        device=WORKFLOW_CONFIG.device,
     shell:
         "{params.thex} train --config {params.run:q} --data-dir {params.data_dir} --out-dir {params.out_dir}"
         " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment}"
@@ -59,7 +59,7 @@ checkpoint select_lr:
     conda:
         ENV
     params:
-        thex=THEX,
+        thex=THEX_COMMAND,
         runs=lambda w, input: [parent(path) for path in input.metrics],
     shell:
         "{params.thex} select-lr --runs {params.runs} --out {output} > {log} 2>&1"
