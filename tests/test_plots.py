@@ -104,3 +104,28 @@ def test_claims_by_width_draws_each_claim_against_width_with_its_interval():
     caps = [seg for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()]
     assert sorted(round(seg[0][1], 3) for seg in caps) == [-0.3, -0.05]  # error bars from ci_low
     plt.close(fig)
+
+
+def test_every_placement_gets_its_own_colour_and_column_two_block_ones_included():
+    colours = {arch_color(f"thex-{i}") for i in range(1, 17)}
+    assert len(colours) == 16 and not colours & {arch_color("gpt2"), arch_color("hyena")}
+    from thex.plots import fig_placement
+
+    runs = pd.DataFrame([{"experiment": "placement", "condition": "globals", "arch": arch, "arch_name": arch, "exact_match": em}
+                         for arch, em in (("thex-1", 0.6), ("thex-3", 0.3), ("thex-3+9", 0.5), ("thex-12", 0.4))])  # fmt: skip
+    baselines = pd.DataFrame([{"experiment": "placement", "condition": "globals", "split": "test", "majority_baseline": 0.16}])
+    fig = fig_placement({"runs": runs, "baselines": baselines})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "3+9", "12"]
+    assert [t.get_text() for t in ax.texts] == ["0.60", "0.30", "0.50", "0.40"]
+    plt.close(fig)
+
+
+def test_every_registered_figure_has_a_report_caption():
+    from pathlib import Path
+
+    from thex.plots import FIGURES
+
+    report = Path(__file__).resolve().parents[1] / "workflow" / "report"
+    for name in FIGURES:
+        assert (report / f"{name}.rst").read_text().strip(), name

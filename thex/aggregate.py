@@ -565,11 +565,15 @@ CI_NOTE = (
     "em_ci_low/em_ci_high: 95% interval over test items and seeds (Student t with Welch-Satterthwaite degrees of freedom, "
     "thex/stats.py); majority_baseline: exact match of always printing the training split's commonest answer."
 )
-HEADLINE_NOTE = (
-    "author_reported_em: exact match reported by the authors of arXiv 2406.02592 for GPT-2, Hyena and THEX-12 "
-    "(globals) / THEX-13 (multilang) on their own, unpublished languages and scale. They are shown for orientation, "
-    "not as ground truth: these runs use LoLaMeMe v1 as defined in docs/languages.md, at this config's scale. " + CI_NOTE
-)
+def headline_note(headline: Mapping[str, Headline]) -> str:
+    """What the author-reported column is, naming the paper's THEX variant of each setting."""
+    variants = [f"{spec.reported_thex} ({setting})" for setting, spec in headline.items() if spec.reported_thex]
+    return (
+        "author_reported_em: exact match reported by the authors of arXiv 2406.02592 for GPT-2, Hyena and THEX"
+        + (f" ({', '.join(variants)})" if variants else "")
+        + " on their own, unpublished languages and scale. They are shown for orientation, not as ground truth: these runs "
+        "use LoLaMeMe v1 as defined in docs/languages.md, at this config's scale. " + CI_NOTE
+    )
 COMPARISONS_NOTE = (
     "difference = em_a - em_b on the same test items, 95% CI and two-sided p-value over items (paired) and seeds (not "
     "paired across models); p_holm: Holm-adjusted over every row of this table; verdict from p_holm: 'supported' reads "
@@ -584,7 +588,6 @@ TABLE_NOTES: dict[str, tuple[str, str]] = {
     "experiments": ("Exact match by experiment and model (95% CI, majority baseline, selected learning rate)", CI_NOTE +
                     " lr: the learning rate selected on validation from lr_grid; lr_at_grid_edge: the best rate is the "
                     "smallest or largest tried, so the optimum may lie outside the grid (empty: one rate, nothing tuned)."),
-    "headline": ("Headline comparison with the paper", HEADLINE_NOTE),
     "orderings": ("The paper's orderings on the headline settings, by width", ORDERINGS_NOTE),
     "comparisons": ("Paired comparisons of models", COMPARISONS_NOTE),
     "learning_curves": ("Learning curves: validation exact match vs training tokens (selected rate, mean over seeds)",
@@ -614,7 +617,7 @@ def write_tables(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, hea
         "takeoff": takeoff_table(progress),
     }
     notes = dict(TABLE_NOTES)
-    notes["headline"] = (notes["headline"][0], notes["headline"][1] + " " + orderings_sentence(orderings))
+    notes["headline"] = ("Headline comparison with the paper", headline_note(headline) + " " + orderings_sentence(orderings))
     for column in SLICES:
         tables[f"slice_{column}"] = slice_table(evaluations, column)
         notes[f"slice_{column}"] = (f"Exact match by {column}", "")

@@ -119,6 +119,7 @@ class Headline:
     thex: Annotated[str, Schema({"pattern": f"^{THEX_PATTERN}$"})]  # the THEX variant standing for the paper's (THEX-12 / THEX-13 on 16 blocks)
     # author-reported exact match of each family
     reported: Annotated[Mapping[str, float], Schema({"propertyNames": {"enum": list(FAMILIES)}})] = field(default_factory=dict)
+    reported_thex: str = ""  # the paper's THEX variant that `reported.thex` is for, e.g. THEX-12
     split: str | None = None  # one evaluation split, or the mean over all of them
     # THEX variants (trained in the experiment) among which one is chosen on validation
     # exact match; the claims are then tested for it too (thex.aggregate.chosen_placement)

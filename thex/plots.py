@@ -15,6 +15,7 @@ import math
 import os
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,36 +39,28 @@ from thex.aggregate import (  # noqa: E402
 )
 from thex.experiments import Headline  # noqa: E402
 from thex.io import atomic_path  # noqa: E402
+from thex.models.architecture import thex_blocks  # noqa: E402
 
-FIGURES: dict[str, str] = {
-    "em_by_architecture": "Exact match by architecture for each experiment",
-    "memorization": "Memorization: exact match vs number of globals G",
-    "length": "Length generalization: exact match vs number of statements",
-    "operators": "Operators: exact match per operator",
-    "multilang": "Multi-language: exact match by test language for each training mix",
-    "placement": "Placement: exact match by position of the attention block",
-    "learning_curves": "Learning curves: validation exact match vs training tokens",
-    "training_curves": "Training curves: answer loss and all-token loss",
-    "cost": "Cost: exact match vs training FLOPs, and throughput",
-    "claims_by_width": "The paper's claims: paired difference (95% CI) against model width",
-    "lr_tuning": "Learning-rate selection: validation exact match against learning rate",
-}
 _BASE_COLORS = {"gpt2": "#1f77b4", "hyena": "#ff7f0e"}  # tab10 blue, orange
-# THEX variants and other mixer lists: the rest of tab10 (green, red, purple, ...), far
+# Mixer lists other than one-block THEX: the rest of tab10 (green, red, purple, ...), far
 # from GPT-2's blue and Hyena's orange.
 _OTHER_COLORS = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab10").colors[2:]]
 
 
 def arch_color(label: str) -> str:
     """One colour per architecture, the same in every figure and every run; a variant
-    ("gpt2 d64", "gpt2/pos-none": anything after the name) a lighter shade of it."""
+    ("gpt2 d64", "gpt2/pos-none": anything after the name) a lighter shade of it. GPT-2 and
+    Hyena have tab10's blue and orange; THEX-i (one attention block) a colour of the
+    viridis map by i, distinct for up to 16 blocks; other mixer lists the rest of tab10."""
     arch = re.split(r"[ /]", label, maxsplit=1)[0]
+    blocks = thex_blocks(arch)
     if arch in _BASE_COLORS:
         color = _BASE_COLORS[arch]
+    elif blocks is not None and len(blocks) == 1:
+        # teal to yellow: the blue end of viridis would be near GPT-2's blue
+        color = matplotlib.colors.to_hex(plt.get_cmap("viridis")(0.35 + 0.65 * ((blocks[0] - 1) % 16) / 15))
     else:
-        blocks = [int(b) for b in re.findall(r"\d+", arch)] or [0]
-        # Offset so that thex-3, the THEX of the CPU configs, is green.
-        color = _OTHER_COLORS[(sum(blocks) + len(blocks) + 4) % len(_OTHER_COLORS)]
+        color = _OTHER_COLORS[zlib.crc32(arch.encode()) % len(_OTHER_COLORS)]
     if label == arch:
         return color
     shade = 0.3 + 0.25 * (zlib.crc32(label.encode()) % 3) / 2  # 0.3-0.55 of the way to white, stable per label
@@ -84,7 +77,7 @@ def _with_display_labels(summary: dict[str, Any]) -> dict[str, Any]:
     for name in ("evaluations", "runs", "curves"):
         frame = summary[name]
         label = frame["model"] if len(widths) < 2 else frame["model"] + " d" + frame["d_model"].astype(str)
-        out[name] = frame.assign(arch=label)
+        out[name] = frame.assign(arch_name=frame["arch"], arch=label)
     return out
 
 
@@ -244,23 +237,30 @@ def fig_multilang(summary: dict[str, Any]) -> plt.Figure:
 
 
 def fig_placement(summary: dict[str, Any]) -> plt.Figure:
+    """Exact match of every THEX placement (columns: the attention blocks, `3+9` for two)
+    per task (rows; with the width and position embedding where the summary has several)."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     runs = summary["runs"]
-    runs = runs[(runs.experiment == "placement") & runs.arch.str.fullmatch(r"thex-\d+( d\d+)?")]
+    runs = runs[(runs.experiment == "placement")].assign(blocks=lambda r: r["arch_name"].map(thex_blocks))
+    runs = runs.dropna(subset=["blocks"])
     if runs.empty:
         _missing(ax, "no 'placement' experiment (THEX-i sweep) in these results")
         return fig
-    runs = runs.assign(block=runs.arch.str.extract(r"thex-(\d+)", expand=False).astype(int))
-    grid = runs.groupby(["condition", "block"])["exact_match"].mean().unstack("block").sort_index(axis=1)
+    variant = runs["arch"].str.replace(r"^\S+?(?=$| |/)", "", regex=True)  # " d64", "/pos-none", or ""
+    runs = runs.assign(task=runs["condition"] + variant, placement=runs["blocks"].map(lambda b: "+".join(map(str, b))))
+    grid = runs.groupby(["task", "placement"])["exact_match"].mean().unstack("placement")
+    order = sorted(grid.columns, key=lambda p: tuple(int(b) for b in p.split("+")))
+    grid = grid[order]
     image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="magma", vmin=0, vmax=max(1e-9, float(np.nanmax(grid.to_numpy()))))
-    ax.set_xticks(range(grid.shape[1]), [str(b) for b in grid.columns])
+    ax.set_xticks(range(grid.shape[1]), list(grid.columns))
     # The majority baseline of each task beside its name: a cell at it has learned nothing.
     base = summary["baselines"]
     base = base[(base.experiment == "placement") & (base.split != "valid")].groupby("condition")["majority_baseline"].mean()
-    ax.set_yticks(range(grid.shape[0]), [f"{c}\n(majority {base.get(c, np.nan):.2f})" for c in grid.index])
+    condition_of = runs.drop_duplicates("task").set_index("task")["condition"]
+    ax.set_yticks(range(grid.shape[0]), [f"{t}\n(majority {base.get(condition_of[t], np.nan):.2f})" for t in grid.index])
     for (i, j), value in np.ndenumerate(grid.to_numpy()):
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="w" if value < 0.5 * np.nanmax(grid.to_numpy()) else "k")
-    ax.set_xlabel("block holding the attention mixer (THEX-i, 1-based)")
+    ax.set_xlabel("blocks holding the attention mixer (THEX-i, 1-based)")
     ax.set_ylabel("task")
     fig.colorbar(image, ax=ax, label="exact match (mean over seeds)")
     fig.tight_layout()
@@ -392,7 +392,7 @@ def fig_lr_tuning(summary: dict[str, Any]) -> plt.Figure:
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     if not panels:
         _missing(axes[0, 0], "no learning-rate grid (sweep.lr) in these results:\neach cell trained one configured rate")
-        fig.suptitle(FIGURES["lr_tuning"], fontsize=11)
+        fig.suptitle("Learning-rate selection: validation exact match against learning rate", fontsize=11)
         return fig
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_axis_off()
@@ -415,18 +415,30 @@ def fig_lr_tuning(summary: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-FIGURE_FUNCTIONS: dict[str, Callable[[dict[str, Any]], plt.Figure]] = {
-    "em_by_architecture": fig_em_by_architecture,
-    "memorization": fig_memorization,
-    "length": fig_length,
-    "operators": fig_operators,
-    "multilang": fig_multilang,
-    "placement": fig_placement,
-    "learning_curves": fig_learning_curves,
-    "training_curves": fig_training_curves,
-    "cost": fig_cost,
-    "claims_by_width": fig_claims_by_width,
-    "lr_tuning": fig_lr_tuning,
+@dataclass(frozen=True)
+class Figure:
+    """One figure: its title, how it is drawn from the summary, and whether the title goes
+    on top (figures with a legend row across the top carry the title in the report's
+    caption instead). Its report caption is workflow/report/<name>.rst."""
+
+    title: str
+    draw: Callable[[dict[str, Any]], plt.Figure]
+    titled: bool = True
+
+
+# The one registry of figures: the workflow's outputs, the report and write_figures read it.
+FIGURES: dict[str, Figure] = {
+    "em_by_architecture": Figure("Exact match by architecture for each experiment", fig_em_by_architecture, titled=False),
+    "memorization": Figure("Memorization: exact match vs number of globals G", fig_memorization),
+    "length": Figure("Length generalization: exact match vs number of statements", fig_length),
+    "operators": Figure("Operators: exact match per operator", fig_operators),
+    "multilang": Figure("Multi-language: exact match by test language for each training mix", fig_multilang),
+    "placement": Figure("Placement: exact match by position of the attention block", fig_placement),
+    "learning_curves": Figure("Learning curves: validation exact match vs training tokens", fig_learning_curves, titled=False),
+    "training_curves": Figure("Training curves: answer loss and all-token loss", fig_training_curves, titled=False),
+    "cost": Figure("Cost: exact match vs training FLOPs, and throughput", fig_cost),
+    "claims_by_width": Figure("The paper's claims: paired difference (95% CI) against model width", fig_claims_by_width),
+    "lr_tuning": Figure("Learning-rate selection: validation exact match against learning rate", fig_lr_tuning, titled=False),
 }
 
 
@@ -438,9 +450,10 @@ def write_figures(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, he
     summary["tuning"] = tuning_table(raw["selection"], progress)
     out_dir = Path(out_dir)
     written = []
-    for name, make in FIGURE_FUNCTIONS.items():
-        fig = make(summary)
-        fig.suptitle(FIGURES[name], fontsize=11, y=0.995) if name not in ("em_by_architecture", "learning_curves", "training_curves", "lr_tuning") else None
+    for name, figure in FIGURES.items():
+        fig = figure.draw(summary)
+        if figure.titled:
+            fig.suptitle(figure.title, fontsize=11, y=0.995)
         for suffix in ("png", "svg"):
             with atomic_path(out_dir / f"{name}.{suffix}") as tmp:
                 fig.savefig(tmp, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight")

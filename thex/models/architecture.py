@@ -28,6 +28,13 @@ def family(arch: str) -> str:
     return "thex" if re.fullmatch(THEX_PATTERN, arch) else arch
 
 
+def thex_blocks(arch: str) -> tuple[int, ...] | None:
+    """The attention blocks (1-based) of a THEX name (`thex-3+9` -> (3, 9)); None for
+    any other architecture."""
+    match = re.fullmatch(THEX_PATTERN, arch)
+    return tuple(int(b) for b in match.group(1).split("+")) if match else None
+
+
 def architecture_names() -> str:
     names = sorted(set(MIXER_NAMES) | set(UNIFORM_ALIASES))
     return ", ".join(names) + ", thex-I or thex-I+J+... (1-based attention blocks)"
