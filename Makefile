@@ -20,8 +20,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 reproduce: venv
-	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/python -m snakemake --cores $(CORES)
+	$(BIN)/python -m snakemake --report results/report.html
 
 # Tables, figures and the report from the committed results of a default run; this
 # cannot train or generate data (see README, "Regenerate tables and figures"). For the
@@ -31,8 +31,8 @@ CONFIG ?= config/config.yaml
 SUMMARY ?= results/reference/summary
 REPORT ?= results/report.html
 figures: venv
-	$(BIN)/snakemake --cores $(CORES) figures --configfile $(CONFIG) --config regenerate=True summary_dir=$(SUMMARY)
-	$(BIN)/snakemake --report $(REPORT) --configfile $(CONFIG) --config regenerate=True summary_dir=$(SUMMARY)
+	$(BIN)/python -m snakemake --cores $(CORES) figures --configfile $(CONFIG) --config regenerate=True summary_dir=$(SUMMARY)
+	$(BIN)/python -m snakemake --report $(REPORT) --configfile $(CONFIG) --config regenerate=True summary_dir=$(SUMMARY)
 
 test: venv
 	@$(BIN)/python -m pytest; rc=$$?; \
@@ -40,5 +40,5 @@ test: venv
 	exit $$rc
 
 lint: venv
-	$(BIN)/snakemake --lint
+	$(BIN)/python -m snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules

@@ -311,3 +311,21 @@ def test_summaries_of_a_study_in_parts_merge_into_one(tmp_path):
     with pytest.raises(DatasetError, match="has different data in two summaries"):
         merge_summaries([tmp_path / "a", tmp_path / "b"], tmp_path / "clash")
     assert not (tmp_path / "clash").exists() or not any((tmp_path / "clash").iterdir())
+
+
+def test_a_truncated_or_missing_summary_file_is_one_clear_error(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from thex.aggregate import load_summary
+    from thex.datasets import DatasetError
+
+    summary = tmp_path / "summary"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "reference" / "summary", summary)
+    runs = summary / "runs.parquet"
+    runs.write_bytes(runs.read_bytes()[: runs.stat().st_size // 2])
+    with pytest.raises(DatasetError, match=r"runs.parquet: not a readable Parquet file .*collect the runs again"):
+        load_summary(summary)
+    runs.unlink()
+    with pytest.raises(DatasetError, match=r"not a results summary \(missing runs.parquet\)"):
+        load_summary(summary)

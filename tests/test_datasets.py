@@ -373,3 +373,16 @@ def _literals(program):
             yield expr
         elif isinstance(expr, BinOp):
             stack += [expr.left, expr.right]
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    from thex.io import write_text
+
+    stale = tmp_path / ".eval.json.abc123.tmp"  # what kill -9 mid-write leaves
+    stale.write_text("{")
+    other = tmp_path / ".other.json.abc123.tmp"  # another output's: not this writer's to remove
+    other.write_text("{")
+    write_text(tmp_path / "eval.json", "{}")
+    assert (tmp_path / "eval.json").read_text() == "{}"
+    assert not stale.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.abc123.tmp", "eval.json"]

@@ -73,23 +73,26 @@ def _minimal(**changes):
     "raw, message",
     [
         (_minimal(architectures=["thex-3"]), "experiments.e: architecture 'thex-3'"),
-        (_minimal(experiments={"e": {"conditions": {"c": {"dataset": "nowhere/x"}}}}), "'nowhere/x' is not an experiment/condition"),
+        (_minimal(experiments={"e": {"conditions": {"c": {"dataset": "nowhere/x"}}}}), "experiments.e.conditions.c.dataset: 'nowhere/x' is not an experiment/condition"),
         (_minimal(headline={"h": {"experiment": "e", "condition": "base", "thex": "thex-2"}}), "headline.h.thex: 'thex-2' is not trained"),
         (_minimal(model={"n_layer": 2, "d_modle": 8}), "unknown key 'model.d_modle'"),
         (_minimal(experiments={"e": {"data": {"programs": {}}, "tranining": {}}}), "unknown key 'experiments.e.tranining'"),
-        (_minimal(experiments={}), "at least one experiment"),
+        (_minimal(experiments={}), "experiments: at least one experiment is needed"),
         (_minimal(training={"lr": float("nan")}), "training.lr: must be a finite number, got nan"),
         (_minimal(training={"lr": float("inf")}), "training.lr: must be a finite number, got inf"),
         (_minimal(training={"lr": "fast"}), "training.lr: expected a number, got 'fast' (write numbers unquoted"),
         (_minimal(training_by_arch={"gtp2": {"lr": 1e-3}}), "training_by_arch.gtp2: no architecture 'gtp2' is trained"),
-        (_minimal(training_by_arch={"hyena": {"lrr": 1e-3}}), "unknown key 'experiments.e (hyena).training.lrr' (did you mean 'lr'?)"),
+        (_minimal(training_by_arch={"hyena": {"lrr": 1e-3}}), "unknown key 'training_by_arch.hyena.lrr' (did you mean 'lr'?)"),
         (_minimal(sweep={"lrs": [1e-3]}), "unknown key 'sweep.lrs' (did you mean 'lr'?)"),
+        # a top-level section's error names that section, not an experiment it is merged into
+        (_minimal(training={"batch_size": "big"}), "training.batch_size: expected an integer, got 'big'"),
+        (_minimal(model={"n_layer": 2, "d_model": "wide"}), "model.d_model: expected an integer, got 'wide'"),
         (_minimal(sweep={"lr": [1e-3, 1e-3]}), "sweep.lr: a value is given twice"),
-        (_minimal(sweep={"lr": [1e-3, 0.0]}), "lr: learning rates must be > 0"),
+        (_minimal(sweep={"lr": [1e-3, 0.0]}), "sweep.lr: learning rates must be > 0"),
         (_minimal(sweep={"lr": []}), "sweep.lr: at least one"),
         (_minimal(sweep={"pos_emb": ["learnt"]}), "sweep.pos_emb[0]: 'learnt' is not one of"),
-        (_minimal(sweep={"d_model": [30]}, model={"n_layer": 2, "n_head": 4}), "d_model (30) must be divisible by n_head (4)"),
-        (_minimal(sweep={"tune_seeds": [5]}), "sweep.tune_seeds is set but there is no sweep.lr grid"),
+        (_minimal(sweep={"d_model": [30]}, model={"n_layer": 2, "n_head": 4}), "experiments.e (gpt2, sweep d_model 30): model.d_model (30) must be divisible by n_head (4)"),
+        (_minimal(sweep={"tune_seeds": [5]}), "experiments.e: sweep.tune_seeds is set but there is no sweep.lr grid"),
         (_minimal(sweep={"lr": [1e-3, 1e-2]}, training_by_arch={"gpt2": {"lr": 1e-3}}, architectures=["gpt2"]),
          "training_by_arch.gpt2.lr: sweep.lr varies it for experiment 'e'; set it in one place"),
         (_minimal(experiments={"e": {"data": {"programs": {}}, "model": {"d_model": 8}, "sweep": {"d_model": [8, 16]}}}),
@@ -97,7 +100,7 @@ def _minimal(**changes):
     ],
 )
 def test_config_errors_name_the_place(raw, message):
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):  # named where it is written
         WorkflowConfig.from_dict(raw)
 
 

@@ -332,4 +332,5 @@ def test_misspelled_dataset_knob_is_named(tmp_path):
     path.write_text(yaml.safe_dump(config))
     run = snakemake(tmp_path, "--configfile", str(path), "-n")
     assert run.returncode != 0
-    assert "experiments.length.conditions.base.programs.n_statment" in run.stdout + run.stderr
+    # named where it is written: the experiment's data, not the condition merged from it
+    assert "unknown key 'experiments.length.data.programs.n_statment' (did you mean 'n_statements'?)" in run.stdout + run.stderr

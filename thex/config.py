@@ -93,11 +93,13 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     args = typing.get_args(tp)
     if tp is Any:
         return value
-    if origin is typing.Annotated:  # the base type, then the Schema marks' keywords
+    if origin is typing.Annotated:  # the base type, then the marks: Schema keywords, Overrides keys
         value = _coerce(args[0], value, where)
         for mark in args[1:]:
             if isinstance(mark, Schema):
                 _check_keywords(mark.keywords, value, where)
+            elif isinstance(mark, Overrides):
+                _check_overrides(mark.classes, mark.exclude, value, where)
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -110,7 +112,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 return _coerce(arg, value, where)
             except ConfigError as err:
                 errors.append(str(err))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} matches none of {tp}")
+        if len(errors) == 1:
+            raise ConfigError(errors[0])
+        raise ConfigError(f"{where}: {value!r} fits none of its {len(errors)} forms: " + "; or ".join(errors))
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
@@ -181,6 +185,28 @@ class Schema:
     checked by `from_dict` (`_check_keywords`), so both layers read one declaration."""
 
     keywords: Mapping[str, Any]
+
+
+def _check_overrides(classes: tuple[type, ...], exclude: tuple[str, ...], value: Mapping[str, Any], where: str) -> None:
+    """Overrides of `classes` (any subset of their keys, at every depth) are checked where
+    they are written: an unknown key or a value of the wrong type is named here (e.g.
+    `training.lr`), not later in the config an override is merged into. The mapping
+    itself is kept as written; it is merged, then built, later."""
+    hints = {k: t for cls in classes for k, t in typing.get_type_hints(cls, include_extras=True).items() if k not in exclude}
+    for key, item in value.items():
+        if key in exclude:  # set by the code, or not overridable here: the class says why
+            continue
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), hints, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown key {_describe(where, str(key))!r}{hint}; valid keys: {', '.join(sorted(hints))}")
+        field_type = hints[key]
+        arms = typing.get_args(field_type) if typing.get_origin(field_type) in (typing.Union, types.UnionType) else (field_type,)
+        sections = tuple(arm for arm in arms if dataclasses.is_dataclass(arm))
+        if sections and isinstance(item, Mapping):  # a section: its keys are overrides too
+            _check_overrides(sections, (), item, _describe(where, str(key)))
+        else:
+            _coerce(field_type, item, _describe(where, str(key)))
 
 
 def _check_keywords(keywords: Mapping[str, Any], value: Any, where: str) -> None:

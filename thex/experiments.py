@@ -203,18 +203,15 @@ class WorkflowConfig:
 
     def dataset_source(self, experiment: str, condition: str) -> tuple[str, str]:
         """(experiment, condition) whose data directory this condition uses."""
-        overrides = self.experiments[experiment].conditions[condition] or {}
-        if "dataset" not in overrides:
+        reference = self.experiments[experiment].conditions[condition]
+        if not isinstance(reference, DatasetReference):
             return experiment, condition
         where = f"experiments.{experiment}.conditions.{condition}.dataset"
-        if set(overrides) != {"dataset"}:
-            raise ConfigError(f"{where}: a condition that reuses a dataset takes no other keys")
-        ref = str(overrides["dataset"])
-        source = tuple(ref.split("/"))
-        if len(source) != 2 or source[0] not in self.experiments or source[1] not in self.experiments[source[0]].conditions:
-            raise ConfigError(f"{where}: {ref!r} is not an experiment/condition of this config")
-        if "dataset" in (self.experiments[source[0]].conditions[source[1]] or {}):
-            raise ConfigError(f"{where}: {ref!r} itself reuses a dataset; name the original")
+        source = tuple(reference.dataset.split("/"))
+        if source[0] not in self.experiments or source[1] not in self.experiments[source[0]].conditions:
+            raise ConfigError(f"{where}: {reference.dataset!r} is not an experiment/condition of this config")
+        if isinstance(self.experiments[source[0]].conditions[source[1]], DatasetReference):
+            raise ConfigError(f"{where}: {reference.dataset!r} itself reuses a dataset; name the original")
         return source  # type: ignore[return-value]
 
     def dataset_config(self, experiment: str, condition: str) -> DatasetConfig:
@@ -271,7 +268,11 @@ class WorkflowConfig:
                 for d_model in self.sweep_of(name).d_model or (None,):
                     for pos_emb in self.sweep_of(name).pos_emb or (None,):
                         for lr in self.sweep_of(name).lr or (None,):
-                            self.run_config(name, arch, d_model, pos_emb, lr).model_config(data_max_len=1)
+                            try:
+                                self.run_config(name, arch, d_model, pos_emb, lr).model_config(data_max_len=1)
+                            except ConfigError as err:
+                                job = ", ".join(f"{k} {v}" for k, v in (("d_model", d_model), ("pos_emb", pos_emb), ("lr", lr)) if v is not None)
+                                raise ConfigError(f"experiments.{name} ({arch}, sweep {job}): {err}") from None
             for condition in self.experiments[name].conditions:
                 self.dataset_config(name, condition)
 

@@ -8,6 +8,7 @@ killed mid-write leaves at most a `*.tmp` file, never a file that looks finished
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -22,6 +23,10 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `dest`; rename it to `dest` if the block succeeds."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # A writer killed mid-way (kill -9) leaves its temporary file: one writer per output,
+    # so any earlier one is stale.
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
