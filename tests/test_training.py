@@ -508,3 +508,23 @@ def test_unwritable_results_and_a_full_disk_are_one_line_errors(data_dir, tmp_pa
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "model.safetensors: cannot write" in err and "No space left on device" in err
     assert not (tmp_path / "full" / "train_summary.json").exists()
+
+
+def test_validation_steps_log_each_mixers_gradient_and_output_scale(data_dir, tmp_path):
+    train(run_config(steps=6, eval_every=3, eval_samples=16), data_dir, tmp_path / "run", "thex-2", seed=0)
+    metrics = pq.read_table(tmp_path / "run" / "metrics.parquet").to_pandas()
+    logged = metrics.dropna(subset=["valid_exact_match"])
+    assert logged.step.tolist() == [3, 6] and metrics.mixer_grad_norms.isna().sum() == 4
+    for grads, outs in zip(logged.mixer_grad_norms, logged.mixer_out_norms):
+        assert len(grads) == len(outs) == 2  # one per block
+        assert all(g > 0 for g in grads) and all(o > 0 for o in outs)
+    # A mixer whose output projection is zero gets no gradient through the rest of it.
+    model = training.build_model(run_config().model_config(64), "thex-2")
+    torch.nn.init.zeros_(model.blocks[1].mixer.out_proj.weight)
+    torch.nn.init.zeros_(model.blocks[1].mixer.out_proj.bias)
+    batch = TokenizedSplit.load(data_dir / "train.parquet", "train").batch(np.arange(4))
+    masked_losses(model(batch.inputs), batch)[0].backward()
+    grads, outs = training.block_diagnostics(model)
+    assert outs[1] == 0.0 and grads[0] > 0
+    inner = [p.grad.abs().max() for n, p in model.blocks[1].mixer.named_parameters() if not n.startswith("out_proj")]
+    assert all(float(g) == 0.0 for g in inner)

@@ -134,8 +134,23 @@ METRICS_SCHEMA = pa.schema(
         ("wall_s", pa.float64()),
         ("valid_exact_match", pa.float64()),  # null except at validation steps
         ("valid_answer_loss", pa.float64()),
+        # Per block, at validation steps: what a block that never takes off would show (a
+        # mixer whose gradient and output projection stay near 0): the norm of the mixer's
+        # (clipped) gradient at that step and of its output projection's weights.
+        ("mixer_grad_norms", pa.list_(pa.float64())),
+        ("mixer_out_norms", pa.list_(pa.float64())),
     ]
 )
+
+
+def block_diagnostics(model: torch.nn.Module) -> tuple[list[float], list[float]]:
+    """(gradient norm, output-projection weight norm) of each block's mixer."""
+    grads, outs = [], []
+    for block in model.blocks:
+        squares = [p.grad.detach().float().pow(2).sum() for p in block.mixer.parameters() if p.grad is not None]
+        grads.append(float(torch.stack(squares).sum().sqrt()) if squares else 0.0)
+        outs.append(float(block.mixer.out_proj.weight.detach().float().norm()))
+    return grads, outs
 
 
 def _metrics_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -380,12 +395,15 @@ def train(
             "wall_s": progress.wall_s + now - session_start,
             "valid_exact_match": None,
             "valid_answer_loss": None,
+            "mixer_grad_norms": None,
+            "mixer_out_norms": None,
         }
         last = progress.step == steps
         if valid is not None and ((cfg.eval_every and progress.step % cfg.eval_every == 0) or last):
             scores = score_split(model, valid, device)
             row["valid_exact_match"] = float(scores["exact_match"].mean())
             row["valid_answer_loss"] = float(scores["answer_loss"].mean())
+            row["mixer_grad_norms"], row["mixer_out_norms"] = block_diagnostics(model)
         progress.metrics.append(row)
         bar.set_postfix(loss=f"{loss_answer:.3f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
         bar.update(1)
