@@ -18,11 +18,14 @@ def load(name: str) -> WorkflowConfig:
     return WorkflowConfig.from_dict(yaml.safe_load((REPO / "config" / name).read_text()))
 
 
-def test_default_config_is_the_two_headline_settings_with_two_seeds():
+def test_default_config_has_the_two_headline_settings_with_three_seeds_and_tuned_rates():
     cfg = load("config.yaml")
-    assert set(cfg.experiments) == {"globals", "multilang"}
+    assert {"globals", "multilang"} <= set(cfg.experiments)  # an added experiment is fine
     assert {(h.experiment, h.condition) for h in cfg.headline.values()} == {("globals", "with_globals"), ("multilang", "mix")}
-    assert len(cfg.seeds) >= 2 and {"gpt2", "hyena", "thex-3"} == set(cfg.architectures)
+    assert len(cfg.seeds) >= 3 and {"gpt2", "hyena", "thex-3"} <= set(cfg.architectures)
+    # Each architecture's learning rate is its own (chosen in the verdict study).
+    assert {arch: cfg.run_config("globals", arch).training.lr for arch in ("gpt2", "hyena", "thex-3")} == {
+        "gpt2": 1e-2, "hyena": 1e-2, "thex-3": 3.2e-3}  # fmt: skip
     # Training sets hold more programs than a job's token budget reads: nothing repeats.
     for experiment, condition in cfg.datasets():
         train, _ = cfg.dataset_config(experiment, condition).split("train")
@@ -31,7 +34,7 @@ def test_default_config_is_the_two_headline_settings_with_two_seeds():
 
 def test_laptop_config_has_every_experiment_and_the_placement_sweep():
     cfg = load("laptop.yaml")
-    assert set(cfg.experiments) == set(KNOWN_EXPERIMENTS)
+    assert set(cfg.experiments) >= set(KNOWN_EXPERIMENTS)  # every group of the study (others may be added)
     assert {"gpt2", "hyena"} <= set(cfg.architectures) and any(a.startswith("thex-") for a in cfg.architectures)
     n_layer = cfg.run_config("placement").model_config(1).n_layer
     assert cfg.architectures_of("placement") == tuple(f"thex-{i}" for i in range(1, n_layer + 1))
@@ -173,10 +176,10 @@ def test_committed_schema_is_the_one_generated_from_the_config_classes():
 
 
 def test_every_mixer_and_architecture_name_is_accepted_by_schema_and_classes():
-    from thex.models.architecture import MIXER_NAMES, UNIFORM_ALIASES
+    from thex.models.architecture import MIXERS, UNIFORM_ALIASES
 
     base = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
-    for name in [*MIXER_NAMES, *UNIFORM_ALIASES, "thex-1", "thex-1+2"]:
+    for name in [*MIXERS, *UNIFORM_ALIASES, "thex-1", "thex-1+2", "hyena.attn"]:
         config = {**base, "architectures": [name], "headline": {}}
         assert schema_accepts(config) and classes_accept(config), name
     for name in ["transformer", "thex-", "thex-1+", "mamba"]:

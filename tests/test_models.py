@@ -6,6 +6,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,8 @@ import torch.nn.functional as F
 from thex.config import ConfigError, from_dict
 from thex.models import ModelConfig, parse_architecture
 from thex.models.flops import flops_per_token
-from thex.models.lm import MIXERS, build_model, count_parameters
+from thex.models.architecture import MIXERS
+from thex.models.lm import build_model, count_parameters, mixer_class
 
 TINY = {"vocab_size": 16, "max_len": 24, "n_layer": 3, "d_model": 16, "n_head": 2, "filter_order": 8}
 ARCHS = ["gpt2", "hyena", "thex-2", "thex-1+3"]
@@ -64,7 +66,7 @@ def test_bad_architecture_names_are_errors(arch, n_layer, message):
 def test_build_model_records_its_blocks():
     m = model_for("thex-2")
     assert m.mixer_names == ["hyena", "attn", "hyena"]
-    assert [type(b.mixer) for b in m.blocks] == [MIXERS["hyena"], MIXERS["attn"], MIXERS["hyena"]]
+    assert [type(b.mixer) for b in m.blocks] == [mixer_class("hyena"), mixer_class("attn"), mixer_class("hyena")]
 
 
 # --- configuration ------------------------------------------------------------------
@@ -460,3 +462,36 @@ def test_benchmark_without_references(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--shape", "1,8,1"])
     assert "expected n_layer,d_model,n_head,seq_len,batch,vocab" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mixer", sorted(MIXERS))
+def test_every_registered_mixer_keeps_the_contract(mixer):
+    """What any mixer registered in architecture.MIXERS must do beyond causality (tested
+    above for every one): a residual projection `out_proj`, FLOPs that grow with width and
+    length and at least cover its projections, and parameters counted once each."""
+    cls = mixer_class(mixer)
+    assert cls.causal is True
+    m = model_for(mixer)
+    out_proj = m.blocks[0].mixer.out_proj
+    assert isinstance(out_proj, torch.nn.Linear)
+    small, wide = tiny(), tiny(d_model=2 * tiny().d_model)
+    flops = cls.forward_flops_per_token(small, 24)
+    assert np.isfinite(flops) and flops >= 2 * out_proj.weight.numel()
+    assert cls.forward_flops_per_token(wide, 24) > flops and cls.forward_flops_per_token(small, 24) >= cls.forward_flops_per_token(small, 4)
+    assert flops_per_token(small, mixer, 24) > 0
+    unique = {id(p): p.numel() for p in m.parameters()}
+    assert count_parameters(m)["total"] == sum(unique.values())
+
+
+def test_a_mixer_that_breaks_the_contract_is_refused_when_first_built(monkeypatch):
+    from thex.models import architecture
+
+    monkeypatch.setitem(architecture.MIXERS, "plain", "torch.nn:Identity")
+    mixer_class.cache_clear()
+    try:
+        with pytest.raises(TypeError, match="mixer 'plain' breaks the mixer contract.*causal = True.*forward_flops_per_token"):
+            mixer_class("plain")
+        with pytest.raises(ValueError, match="unknown mixer 'nope'"):
+            mixer_class("nope")
+    finally:
+        mixer_class.cache_clear()

@@ -334,3 +334,71 @@ def test_misspelled_dataset_knob_is_named(tmp_path):
     assert run.returncode != 0
     # named where it is written: the experiment's data, not the condition merged from it
     assert "unknown key 'experiments.length.data.programs.n_statment' (did you mean 'n_statements'?)" in run.stdout + run.stderr
+
+
+TOY_MIXER = '''"""A toy mixer: the running mean of a projection of the positions so far."""
+
+import torch
+import torch.nn as nn
+
+from thex.models.config import ModelConfig
+
+
+class CumulativeMean(nn.Module):
+    causal = True  # reads positions <= t only
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.in_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.in_proj(x).cumsum(dim=1)  # (B, L, d): sums over positions <= t
+        counts = torch.arange(1, x.shape[1] + 1, device=x.device, dtype=h.dtype)[None, :, None]  # (1, L, 1)
+        return self.out_proj(h / counts)
+
+    @staticmethod
+    def forward_flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
+        return 2 * 2 * cfg.d_model * cfg.d_model + 2 * cfg.d_model
+'''
+
+
+def test_a_new_mixer_and_experiment_run_end_to_end_as_the_readme_says(tmp_path):
+    # README, "Extending": 1. write the mixer module; 2. register it in architecture.MIXERS;
+    # 3. regenerate the schema; 4. use it, alone and in a list, in a config with a new
+    # experiment. Done here on a copy of the repository.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(REPO / "Snakefile", repo / "Snakefile")
+    for name in ("workflow", "thex", "config"):
+        shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "thex" / "models" / "cummean.py").write_text(TOY_MIXER)
+    registry = repo / "thex" / "models" / "architecture.py"
+    text = registry.read_text()
+    text = text.replace('    "hyena": "thex.models.hyena:HyenaMixer",\n', '    "hyena": "thex.models.hyena:HyenaMixer",\n    "cummean": "thex.models.cummean:CumulativeMean",\n')
+    registry.write_text(text)
+    schema = subprocess.run([sys.executable, "-m", "thex", "schema", "--out", "workflow/schemas/config.schema.yaml"], cwd=repo,
+                            capture_output=True, text=True)  # fmt: skip
+    assert schema.returncode == 0, schema.stderr
+    config = yaml.safe_load(TINY.read_text())
+    config["headline"] = {}
+    config["experiments"] = {
+        "counting": {
+            "description": "A new experiment: one or two statements of add and sub.",
+            "architectures": ["gpt2", "cummean", ["cummean", "attn"]],
+            "data": {"programs": {"n_statements": [1, 2], "depth": [0, 1], "operators": ["add", "sub"], "name_words": [1, 1]},
+                     "splits": {"train": {"n": 200}, "valid": {"n": 16}, "test": {"n": 40}}},
+        }
+    }  # fmt: skip
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(workdir),
+                          "--configfile", str(path), "--cores", "2"], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    experiments = pd.read_csv(workdir / "results" / "tables" / "experiments.csv")
+    assert set(experiments.arch) == {"gpt2", "cummean", "cummean.attn"} and set(experiments.experiment) == {"counting"}
+    assert (workdir / "results" / "counting" / "base" / "cummean.attn").is_dir()  # the list's name, as a path
+    assert (workdir / "results" / "figures" / "em_by_architecture.png").stat().st_size > 10_000

@@ -19,6 +19,16 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_FILES = {"thex.languages.program": ["languages/lexicon.json"]}
 
 
+def _dynamic_imports(module: str) -> set[str]:
+    """Modules `module` imports by name at run time: the mixers' modules, which
+    thex.models.lm imports from the registry (thex.models.architecture.MIXERS)."""
+    if module != "thex.models.lm":
+        return set()
+    from thex.models.architecture import MIXERS  # torch-free
+
+    return {target.split(":")[0] for target in MIXERS.values()}
+
+
 def _module_file(module: str) -> Path | None:
     """The source file of package module `module` (e.g. thex.models.lm), or None."""
     parts = module.split(".")[1:]
@@ -86,7 +96,7 @@ def module_closure(entry_modules: list[str], followed: set[str] | None = None) -
         if path is None:
             raise ValueError(f"{module}: no such module in {PACKAGE_DIR}")
         if module not in (followed or set()):
-            todo.extend(_imported_modules(path, module) - seen)
+            todo.extend((_imported_modules(path, module) | _dynamic_imports(module)) - seen)
     files = {_module_file(m) for m in seen}
     files.update(PACKAGE_DIR / data for m in seen for data in DATA_FILES.get(m, []))
     return sorted(files)  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Iterator, Literal, Mapping, NamedTuple
 from thex.config import ConfigError, Overrides, Schema, from_dict
 from thex.datasets import DatasetConfig
 from thex.models import parse_architecture
-from thex.models.architecture import NAME_PATTERN, THEX_PATTERN, family
+from thex.models.architecture import MIXER_PATTERN, NAME_PATTERN, THEX_PATTERN, architecture_name, family
 from thex.run_config import ModelOverrides, RunConfig, TrainOverrides
 
 # The eight experiment groups of the study (README, "What the default run does"); each config names its own.
@@ -41,7 +41,9 @@ FAMILIES = ("gpt2", "hyena", "thex")  # the paper's three model families
 
 # Types that say more than their Python type: `Schema` keywords, checked by from_dict and
 # written into the JSON schema (thex/schema.py)
-Architecture = Annotated[str, Schema({"pattern": NAME_PATTERN})]
+# An architecture: a name, or a list of mixer names (one per block), which becomes the
+# name with the mixers joined by dots (models/architecture.py)
+Architecture = Annotated[str, Schema({"pattern": NAME_PATTERN})] | tuple[Annotated[str, Schema({"pattern": MIXER_PATTERN})], ...]
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?|claim)$"
 AT_LEAST = {n: Schema({"minimum": n}) for n in (0, 1, 100)}
 Seed = Annotated[int, AT_LEAST[0]]
@@ -142,6 +144,10 @@ class ExperimentConfig:
     training: TrainOverrides = field(default_factory=dict)  # overrides of the top-level training
     sweep: Sweep = field(default_factory=Sweep)  # overrides of the top-level sweep, key by key
 
+    def __post_init__(self) -> None:
+        if self.architectures is not None:
+            object.__setattr__(self, "architectures", tuple(map(architecture_name, self.architectures)))
+
 
 @dataclass(frozen=True)
 class WorkflowConfig:
@@ -171,6 +177,7 @@ class WorkflowConfig:
     experiments: Annotated[Mapping[str, ExperimentConfig], Named] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "architectures", tuple(map(architecture_name, self.architectures)))
         every_arch = {a for name in self.experiments for a in self.architectures_of(name)}
         families = every_arch | {family(a) for a in every_arch}
         for key in self.training_by_arch:

@@ -10,7 +10,7 @@ config check needs); the networks are in `lm` (with `attention`, `hyena`), their
 `flops`, the files of a trained model in `saved`.
 """
 
-from thex.models.architecture import MIXER_NAMES, architecture_names, parse_architecture
+from thex.models.architecture import MIXERS, architecture_names, parse_architecture
 from thex.models.config import ModelConfig
 
-__all__ = ["MIXER_NAMES", "ModelConfig", "architecture_names", "parse_architecture"]
+__all__ = ["MIXERS", "ModelConfig", "architecture_names", "parse_architecture"]

@@ -1,8 +1,10 @@
 """Architectures as data: the mixer of each block, named without building anything.
 
 An architecture is a name (`gpt2`, `hyena`, `attn`, `thex-12`, `thex-3+9`) or a list of
-mixer names, one per block. This module knows mixers by name only, so that checking a
-config does not import torch; `thex.models.lm.MIXERS` maps each name to its class.
+mixer names, one per block, named by joining them with dots (`hyena.attn.hyena.hyena`).
+This module knows mixers by name only (`MIXERS`: name -> "module:Class"), so that checking
+a config does not import torch; `thex.models.lm.mixer_class` imports a mixer's class and
+checks it against the mixer contract.
 """
 
 from __future__ import annotations
@@ -10,17 +12,35 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-# Every registered mixer (thex.models.lm.MIXERS holds their classes; it checks at import
-# that the two agree). THEX blocks are "attn" among "hyena".
-MIXER_NAMES = ("attn", "hyena")
+# The registered mixers, the one place a mixer is added: name -> "module:Class". A name is
+# lower-case letters and digits (it is part of architecture names, run paths and Snakemake
+# wildcards); thex.models.lm.mixer_class imports the class and checks the contract.
+MIXERS: dict[str, str] = {
+    "attn": "thex.models.attention:CausalSelfAttention",
+    "hyena": "thex.models.hyena:HyenaMixer",
+}
+MIXER_NAME = r"[a-z][a-z0-9]*"
 # architectures whose blocks all have the same mixer, besides the mixer names themselves
 UNIFORM_ALIASES = {"gpt2": "attn"}
 
+for _name in MIXERS:
+    if not re.fullmatch(MIXER_NAME, _name) or _name in UNIFORM_ALIASES or _name.startswith("thex"):
+        raise ImportError(f"mixer name {_name!r} (thex/models/architecture.py): use lower-case letters and digits, not an architecture's name")
+
 # THEX-I or THEX-I+J+...: attention in those (1-based) blocks, Hyena elsewhere
 THEX_PATTERN = r"thex-([0-9]+(?:\+[0-9]+)*)"
-# Every architecture name parse_architecture can accept (for some n_layer): what configs
-# are checked against (thex/experiments.py, and the schema derived from it).
-NAME_PATTERN = "^(" + "|".join(sorted({*MIXER_NAMES, *UNIFORM_ALIASES})) + "|" + THEX_PATTERN + ")$"
+# Every architecture name, from the registry: a mixer or alias, registered mixers joined by
+# dots (a list), or a THEX name. The config classes, the JSON schema and the workflow's
+# wildcard constraint share it (so a name that one accepts, all do).
+_MIXER = "(?:" + "|".join(sorted(MIXERS)) + ")"
+ARCH_NAME = "(?:" + "|".join(sorted(UNIFORM_ALIASES)) + rf"|{_MIXER}(?:\.{_MIXER})*|{THEX_PATTERN})"
+NAME_PATTERN = f"^{ARCH_NAME}$"
+MIXER_PATTERN = f"^{_MIXER}$"
+
+
+def architecture_name(arch: str | Sequence[str]) -> str:
+    """The name of an architecture given as a name or as a list of mixer names."""
+    return arch if isinstance(arch, str) else ".".join(arch)
 
 
 def family(arch: str) -> str:
@@ -36,28 +56,28 @@ def thex_blocks(arch: str) -> tuple[int, ...] | None:
 
 
 def architecture_names() -> str:
-    names = sorted(set(MIXER_NAMES) | set(UNIFORM_ALIASES))
-    return ", ".join(names) + ", thex-I or thex-I+J+... (1-based attention blocks)"
+    names = sorted(set(MIXERS) | set(UNIFORM_ALIASES))
+    return ", ".join(names) + ", thex-I or thex-I+J+... (1-based attention blocks), or mixers joined by dots, one per block"
 
 
 def parse_architecture(arch: str | Sequence[str], n_layer: int) -> list[str]:
     """The mixer name of each of the `n_layer` blocks.
 
     `gpt2` (or `attn`): all attention; `hyena`: all Hyena; `thex-12`: Hyena except block 12
-    (1-based), which is attention; `thex-3+9`: blocks 3 and 9 are attention. A list of
-    mixer names is checked and returned as it is.
+    (1-based), which is attention; `thex-3+9`: blocks 3 and 9 are attention; a list of
+    mixer names, or those names joined by dots (`hyena.attn.hyena.hyena`), one per block.
     """
-    if not isinstance(arch, str):
-        blocks = list(arch)
+    name = architecture_name(arch).strip().lower()
+    if "." in name or not isinstance(arch, str):
+        blocks = name.split(".")
         if len(blocks) != n_layer:
-            raise ValueError(f"architecture lists {len(blocks)} blocks but n_layer is {n_layer}")
-        unknown = [b for b in blocks if b not in MIXER_NAMES]
+            raise ValueError(f"architecture {name!r} lists {len(blocks)} blocks but n_layer is {n_layer}")
+        unknown = [b for b in blocks if b not in MIXERS]
         if unknown:
-            raise ValueError(f"unknown mixer {unknown[0]!r}; registered mixers: {', '.join(sorted(MIXER_NAMES))}")
+            raise ValueError(f"unknown mixer {unknown[0]!r}; registered mixers: {', '.join(sorted(MIXERS))}")
         return blocks
-    name = arch.strip().lower()
     uniform = UNIFORM_ALIASES.get(name, name)
-    if uniform in MIXER_NAMES:
+    if uniform in MIXERS:
         return [uniform] * n_layer
     match = re.fullmatch(THEX_PATTERN, name)
     if match is None:

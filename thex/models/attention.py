@@ -14,6 +14,8 @@ from thex.models.config import ModelConfig
 
 
 class CausalSelfAttention(nn.Module):
+    causal = True  # the mixer contract (thex.models.lm.Mixer)
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_head = cfg.n_head

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from thex.models.config import ModelConfig
 from thex.models.architecture import parse_architecture
-from thex.models.lm import MIXERS
+from thex.models.lm import mixer_class
 
 
 def flops_per_token(cfg: ModelConfig, arch: str | Sequence[str], seq_len: int) -> float:
@@ -27,5 +27,5 @@ def flops_per_token(cfg: ModelConfig, arch: str | Sequence[str], seq_len: int) -
     d = cfg.d_model
     forward = 2.0 * cfg.vocab_size * d
     for mixer in parse_architecture(arch, cfg.n_layer):
-        forward += MIXERS[mixer].forward_flops_per_token(cfg, seq_len) + 2 * 2 * cfg.d_mlp * d
+        forward += mixer_class(mixer).forward_flops_per_token(cfg, seq_len) + 2 * 2 * cfg.d_mlp * d
     return 3.0 * forward

@@ -225,6 +225,8 @@ class HyenaFilter(nn.Module):
 
 
 class HyenaMixer(nn.Module):
+    causal = True  # the mixer contract (thex.models.lm.Mixer)
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         d, N, K = cfg.d_model, cfg.hyena_order, cfg.short_filter_order

@@ -5,35 +5,64 @@
     logits = head(ln_f(x))          head tied to wte
 
 Which mixer each block has is the architecture, written as a name (`gpt2`, `hyena`,
-`thex-12`, `thex-3+9`) or as a list of mixer names (thex/models/architecture.py);
-`MIXERS` maps each mixer name to its class.
+`thex-12`, `thex-3+9`) or as a list of mixer names (thex/models/architecture.py, whose
+`MIXERS` registers each mixer; `mixer_class` imports and checks it).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from thex.models.architecture import MIXER_NAMES, parse_architecture
-from thex.models.attention import CausalSelfAttention
+from thex.models.architecture import MIXERS as MIXER_TARGETS
+from thex.models.architecture import parse_architecture
 from thex.models.config import ModelConfig
-from thex.models.hyena import HyenaMixer
 
-# name -> class. A mixer maps (B, L, d) to (B, L, d) causally, is built from a
-# ModelConfig, calls its residual output projection `out_proj`, and has a static
-# `forward_flops_per_token(cfg, seq_len)`. It may define `optimizer_group(param_name)`
-# on any submodule to put parameters in a named optimizer group. A new mixer's name goes
-# in architecture.MIXER_NAMES too, where configs are checked without torch.
-MIXERS: dict[str, type[nn.Module]] = {
-    "attn": CausalSelfAttention,
-    "hyena": HyenaMixer,
-}
-if set(MIXERS) != set(MIXER_NAMES):
-    raise ImportError(f"thex.models: MIXERS {sorted(MIXERS)} and architecture.MIXER_NAMES {sorted(MIXER_NAMES)} differ")
+
+class Mixer(Protocol):
+    """The mixer contract. A mixer is an nn.Module built from a ModelConfig that maps
+    (B, L, d) to (B, L, d) causally (`causal = True`: position t reads positions <= t
+    only); its residual output projection is `out_proj` (scaled at initialisation);
+    `forward_flops_per_token(cfg, seq_len)` is a static method (thex.models.flops); it may
+    define `optimizer_group(param_name)` on any submodule to put parameters in a named
+    optimizer group (see LanguageModel.optimizer_groups). The tests check shape,
+    causality, finite gradients, FLOPs and parameters of every registered mixer."""
+
+    causal: bool
+
+    def __init__(self, cfg: ModelConfig) -> None: ...
+
+    @staticmethod
+    def forward_flops_per_token(cfg: ModelConfig, seq_len: int) -> float: ...
+
+
+@functools.cache
+def mixer_class(name: str) -> type[nn.Module]:
+    """The class of registered mixer `name` (architecture.MIXERS), checked against the
+    contract when first asked for: a job fails when it builds its model, not after its
+    training budget."""
+    if name not in MIXER_TARGETS:
+        raise ValueError(f"unknown mixer {name!r}; registered mixers: {', '.join(sorted(MIXER_TARGETS))}")
+    module_name, _, class_name = MIXER_TARGETS[name].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name, None)
+    problems = []
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        problems.append(f"{MIXER_TARGETS[name]} is not an nn.Module class")
+    else:
+        if getattr(cls, "causal", None) is not True:
+            problems.append("it does not declare `causal = True` (a language model's mixer must not read ahead)")
+        if not callable(getattr(cls, "forward_flops_per_token", None)):
+            problems.append("it has no static forward_flops_per_token(cfg, seq_len)")
+    if problems:
+        raise TypeError(f"mixer {name!r} breaks the mixer contract (thex.models.lm.Mixer): " + "; ".join(problems))
+    return cls
 
 
 class MLP(nn.Module):
@@ -50,7 +79,9 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, mixer: str):
         super().__init__()
         self.ln_1 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
-        self.mixer = MIXERS[mixer](cfg)
+        self.mixer = mixer_class(mixer)(cfg)
+        if not isinstance(getattr(self.mixer, "out_proj", None), nn.Linear):
+            raise TypeError(f"mixer {mixer!r} breaks the mixer contract: its residual output projection must be `out_proj`, a Linear")
         self.ln_2 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
         self.mlp = MLP(cfg)
         self.dropout = nn.Dropout(cfg.dropout)

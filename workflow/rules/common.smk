@@ -12,6 +12,7 @@ from thex.aggregate import SUMMARY_FILES, TABLE_NAMES
 from thex.codedeps import stage_files
 from thex.config import ConfigError, to_dict
 from thex.experiments import Cell, WorkflowConfig, lr_name, scale_name
+from thex.models.architecture import ARCH_NAME
 from thex.plots import FIGURES
 
 # The config classes check first (their messages name the key and suggest a spelling),
@@ -61,7 +62,7 @@ ENV = "../envs/thex.yaml"
 wildcard_constraints:
     experiment="[A-Za-z0-9_.-]+",
     condition="[A-Za-z0-9_.-]+",
-    arch="[a-z0-9+-]+",
+    arch=ARCH_NAME,  # the config classes' and the schema's pattern
     scale="d[0-9]+-pos_(auto|learned|none)",
     lr="[0-9][0-9.e+-]*",
     seed="[0-9]+",
