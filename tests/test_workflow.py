@@ -402,3 +402,39 @@ def test_a_new_mixer_and_experiment_run_end_to_end_as_the_readme_says(tmp_path):
     assert set(experiments.arch) == {"gpt2", "cummean", "cummean.attn"} and set(experiments.experiment) == {"counting"}
     assert (workdir / "results" / "counting" / "base" / "cummean.attn").is_dir()  # the list's name, as a path
     assert (workdir / "results" / "figures" / "em_by_architecture.png").stat().st_size > 10_000
+
+
+def _printed_remedy(message: str) -> list[str]:
+    """The `snakemake --forcerun PATH` a message prints, as arguments."""
+    match = re.search(r"`snakemake --forcerun (\S+)`", message)
+    assert match, message[-2000:]
+    return ["--forcerun", match[1]]
+
+
+def test_the_printed_remedies_followed_literally_repair_the_results(tiny_run, workflow_copy, tmp_path):
+    repo, run = tmp_path / workflow_copy.name, tmp_path / tiny_run.name  # a copy, as the moved checkout above
+    shutil.copytree(workflow_copy, repo, symlinks=True)
+    shutil.copytree(tiny_run, run, symlinks=True)
+    tables = run / "results" / "tables" / "experiments.csv"
+    before = pd.read_csv(tables)
+    # A damaged split: the run fails naming it and the command that repairs it.
+    split = run / "results" / "length" / "base" / "data" / "test.parquet"
+    split.write_bytes(split.read_bytes()[: split.stat().st_size // 2])
+    failed = snakemake(run, "--configfile", str(TINY), "--cores", "2", repo=repo)
+    assert failed.returncode != 0
+    logs = "".join(p.read_text() for p in (run / "results" / "logs").rglob("*.log"))
+    repaired = snakemake(run, "--configfile", str(TINY), "--cores", "2", *_printed_remedy(logs), repo=repo)
+    assert repaired.returncode == 0, repaired.stdout[-3000:]
+    pd.testing.assert_frame_equal(pd.read_csv(tables).drop(columns=["train_wall_s", "tokens_per_s"]),
+                                  before.drop(columns=["train_wall_s", "tokens_per_s"]))  # fmt: skip
+    # A damaged final model: loading it names the command; followed, the job is retrained.
+    (model_dir,) = {p.parent for p in (run / "results" / "memorization" / "G4" / "gpt2").rglob("model.safetensors")}
+    weights = model_dir / "model.safetensors"
+    original = weights.read_bytes()
+    weights.write_bytes(original[:-8] + bytes(8))
+    load = subprocess.run([sys.executable, "-c", f"import torch; from thex.models.saved import load_model; load_model('{model_dir}', torch.device('cpu'))"],
+                          cwd=repo, capture_output=True, text=True)  # fmt: skip
+    assert load.returncode != 0 and "damaged" in load.stderr
+    fixed = snakemake(run, "--configfile", str(TINY), "--cores", "2", *_printed_remedy(load.stderr), repo=repo)
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert weights.read_bytes() == original  # retrained, deterministically, to the same weights

@@ -398,7 +398,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     try:
         raw = pq.ParquetFile(path).metadata.metadata or {}
     except (pa.ArrowException, OSError) as err:
-        raise DatasetError(f"{path}: not a readable Parquet file, it may be truncated or corrupted ({err})") from None
+        raise DatasetError(f"{path}: not a readable Parquet file, it may be truncated or corrupted ({err}); {regenerate_hint(path)}") from None
     meta = {}
     for key, value in raw.items():
         key = key.decode()
@@ -410,9 +410,16 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         if meta[key] != current:
             raise DatasetError(
                 f"{path}: written with {key} {meta[key]}, this package ({thex.__version__}) reads {current}; "
-                "regenerate the dataset"
+                + regenerate_hint(path)
             )
     return meta
+
+
+def regenerate_hint(path: Path) -> str:
+    """The remedy for a damaged split that works: Snakemake does not rebuild a deleted
+    intermediate file while what follows it exists, so force the job that writes it (and
+    with it everything that read it)."""
+    return f"regenerate it with `snakemake --forcerun {path}` (and your --configfile), which reruns what read it too"
 
 
 def read_split(path: str | os.PathLike, verify: bool = True) -> tuple[pa.Table, dict[str, Any]]:
@@ -422,17 +429,17 @@ def read_split(path: str | os.PathLike, verify: bool = True) -> tuple[pa.Table, 
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
-        raise DatasetError(f"{path}: cannot read the data, the file may be corrupted ({err})") from None
+        raise DatasetError(f"{path}: cannot read the data, the file may be corrupted ({err}); {regenerate_hint(path)}") from None
     schema = table.schema.remove_metadata()
     if not schema.equals(SCHEMA):
         missing = [f.name for f in SCHEMA if f.name not in schema.names]
         differ = [f.name for f in SCHEMA if f.name in schema.names and schema.field(f.name).type != f.type]
         raise DatasetError(f"{path}: schema differs from v{SCHEMA_VERSION} (missing: {missing}, other types: {differ})")
     if table.num_rows != meta["n_rows"]:
-        raise DatasetError(f"{path}: has {table.num_rows} rows, its metadata says {meta['n_rows']}; the file is damaged")
+        raise DatasetError(f"{path}: has {table.num_rows} rows, its metadata says {meta['n_rows']}; the file is damaged; {regenerate_hint(path)}")
     if verify:
         digest = ContentHash()
         digest.update(table)
         if digest.hexdigest() != meta["content_hash"]:
-            raise DatasetError(f"{path}: content hash does not match its metadata; the file is corrupted")
+            raise DatasetError(f"{path}: content hash does not match its metadata; the file is corrupted; {regenerate_hint(path)}")
     return table, meta

@@ -52,8 +52,8 @@ def load_model(model_dir: str | os.PathLike, device: torch.device) -> tuple[torc
     expected = sidecar.get("weights_sha256")  # models saved by earlier versions have none
     if expected is not None and weights.exists() and sha256_file(weights) != expected:
         raise ModelFileError(
-            f"{weights}: damaged (its SHA-256 differs from the one recorded in model.json when it was saved); delete "
-            f"{model_dir / 'train_summary.json'} and rerun the workflow to retrain this job"
+            f"{weights}: damaged (its SHA-256 differs from the one recorded in model.json when it was saved); retrain "
+            f"this job with `snakemake --forcerun {weights}` (and your --configfile), which reruns its evaluation too"
         )
     try:
         load_weights(model, str(weights), strict=True, device=str(device))
