@@ -288,22 +288,34 @@ def fig_training_curves(summary: dict[str, Any]) -> plt.Figure:
     return fig
 
 
+def _condition_panels(table: pd.DataFrame, missing: str) -> tuple[plt.Figure, list[tuple[Any, pd.DataFrame]]]:
+    """A figure with one panel per (experiment, condition) of `table`, four to a row, each
+    titled, with its rows; unused panels hidden; the `missing` text when there are none."""
+    keys = sorted({(e, c) for e, c in zip(table.experiment, table.condition)})
+    cols = max(1, min(4, len(keys)))
+    rows = max(1, math.ceil(len(keys) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    if not keys:
+        _missing(axes[0, 0], missing)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.set_axis_off()
+    panels = []
+    for ax, (experiment, condition) in zip(axes.flat, keys):
+        ax.set_title(f"{experiment} / {condition}", fontsize=10)
+        ax.set_ylim(-0.02, 1.02)
+        panels.append((ax, table[(table.experiment == experiment) & (table.condition == condition)]))
+    return fig, panels
+
+
 def fig_learning_curves(summary: dict[str, Any]) -> plt.Figure:
     """Validation exact match against training tokens (the learning_curves table): one
     panel per (experiment, condition), one line per architecture (mean over seeds), the
     valid split's majority baseline dashed."""
     table = learning_curve_table(summary["curves"], summary["baselines"])
-    panels = sorted({(e, c) for e, c in zip(table.experiment, table.condition)})
-    cols = max(1, min(4, len(panels)))
-    rows = max(1, math.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig, panels = _condition_panels(table, "no validation exact match in these results (training had no valid split)")
     if not panels:
-        _missing(axes[0, 0], "no validation exact match in these results (training had no valid split)")
         return fig
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_axis_off()
-    for ax, (experiment, condition) in zip(axes.flat, panels):
-        frame = table[(table.experiment == experiment) & (table.condition == condition)]
+    for ax, frame in panels:
         for arch in _arch_order(frame.arch):
             line = frame[frame.arch == arch]
             ax.plot(line["tokens"], line["valid_exact_match"], color=arch_color(arch), marker=".", label=arch)
@@ -311,11 +323,9 @@ def fig_learning_curves(summary: dict[str, Any]) -> plt.Figure:
         if len(baseline):
             ax.axhline(baseline.iloc[0], label="majority baseline", **BASELINE_STYLE)
         ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"{experiment} / {condition}", fontsize=10)
         ax.set_xlabel("training tokens")
         ax.set_ylabel("validation exact match")
-    _figure_legend(fig, axes.flat, ncol=8, fontsize=8)
+    _figure_legend(fig, fig.axes, ncol=8, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
@@ -386,19 +396,12 @@ def fig_lr_tuning(summary: dict[str, Any]) -> plt.Figure:
     starred. An optimum at the end of a line is not bracketed."""
     table = summary["tuning"]
     table = table[table["grid_size"] > 1]
-    panels = sorted({(e, c) for e, c in zip(table.experiment, table.condition)})
-    cols = max(1, min(4, len(panels)))
-    rows = max(1, math.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig, panels = _condition_panels(table, "no learning-rate grid (sweep.lr) in these results:\neach cell trained one configured rate")
     if not panels:
-        _missing(axes[0, 0], "no learning-rate grid (sweep.lr) in these results:\neach cell trained one configured rate")
         fig.suptitle("Learning-rate selection: validation exact match against learning rate", fontsize=11)
         return fig
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_axis_off()
     widths = sorted(table["d_model"].unique())
-    for ax, (experiment, condition) in zip(axes.flat, panels):
-        frame = table[(table.experiment == experiment) & (table.condition == condition)]
+    for ax, frame in panels:
         for (arch, d_model, pos_emb), line in frame.groupby(["arch", "d_model", "pos_emb"], sort=True):
             label = arch + ("" if pos_emb == "auto" else f"/pos-{pos_emb}") + (f" d{d_model}" if len(widths) > 1 else "")
             line = line.sort_values("lr")
@@ -406,11 +409,9 @@ def fig_lr_tuning(summary: dict[str, Any]) -> plt.Figure:
             chosen = line[line.selected]
             ax.plot(chosen["lr"], chosen["valid_exact_match"], color=arch_color(label), marker="*", markersize=12, linestyle="none")
         ax.set_xscale("log")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"{experiment} / {condition}", fontsize=10)
         ax.set_xlabel("learning rate")
         ax.set_ylabel("validation exact match")
-    _figure_legend(fig, axes.flat, ncol=6, fontsize=8)
+    _figure_legend(fig, fig.axes, ncol=6, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.88))
     return fig
 
