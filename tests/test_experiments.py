@@ -251,3 +251,17 @@ def test_a_sweep_expands_into_cells_and_each_cell_into_a_rate_grid():
     plain = WorkflowConfig.from_dict(_minimal(training={"lr": 3e-3, "steps": 5}))
     cell = next(plain.cells())
     assert plain.lr_grid(cell) == (3e-3,) and plain.cell_run_config(cell, 3e-3) == plain.run_config("e", cell.arch)
+
+
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        ({"lr": -1.0}, "lr: must be > 0, got -1.0"),
+        ({"min_lr_ratio": 1.5}, "min_lr_ratio: must be in [0, 1], got 1.5"),
+        ({"warmup_steps": -2}, "warmup_steps: must be >= 0, got -2"),
+        ({"eval_every": -1}, "eval_every: must be >= 0, got -1"),
+    ],
+)
+def test_each_training_check_has_its_own_message(training, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        WorkflowConfig.from_dict(_minimal(training={"steps": 5, **training}))

@@ -44,8 +44,13 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ConfigError(f"{key}: must be >= 1, got {value}")
-        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1 or self.warmup_steps < 0 or self.eval_every < 0:
-            raise ConfigError("lr must be > 0, min_lr_ratio in [0, 1], warmup_steps and eval_every >= 0")
+        if self.lr <= 0:
+            raise ConfigError(f"lr: must be > 0, got {self.lr}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}")
+        for key in ("warmup_steps", "eval_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key}: must be >= 0, got {getattr(self, key)}")
 
 
 TrainOverrides = Annotated[Mapping[str, Any], Overrides(TrainConfig)]
