@@ -386,3 +386,20 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     assert (tmp_path / "eval.json").read_text() == "{}"
     assert not stale.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.abc123.tmp", "eval.json"]
+
+
+def test_the_documented_complete_dataset_config_is_the_shipped_file_and_generates(tmp_path):
+    from pathlib import Path
+
+    import yaml as yaml_module
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "languages.md").read_text()
+    block = doc[doc.index("```yaml\n# LoLaMeMe v1 dataset: LoLa and MeMe mixed") + len("```yaml\n") :]
+    block = block[: block.index("```\n")]
+    shipped = root / "docs" / "examples" / "lolameme-example.yaml"
+    assert shipped.read_text() == block
+    cfg = DatasetConfig.from_dict(yaml_module.safe_load(block))
+    paths = generate_dataset(cfg, tmp_path)
+    rows = {split: pq.read_metadata(path).num_rows for split, path in paths.items()}
+    assert rows == {"train": 2000, "test": 500, "test_deep": 500, "recall": 20}  # as the doc says

@@ -237,7 +237,7 @@ def test_regenerate_builds_figures_from_a_summary_without_training(tiny_run, tmp
     assert not any((tmp_path / "results").rglob("*.safetensors"))
 
 
-@pytest.mark.parametrize("snapshot, config", [("reference", "config.yaml"), ("laptop", "laptop.yaml")])
+@pytest.mark.parametrize("snapshot, config", [("reference", "config.yaml"), ("laptop", "laptop.yaml"), ("verdicts/d32", "verdicts/d32.yaml")])
 def test_committed_results_rebuild_every_table_and_figure(tmp_path, snapshot, config):
     summary = REPO / "results" / snapshot / "summary"
     if not summary.is_dir():
@@ -249,7 +249,7 @@ def test_committed_results_rebuild_every_table_and_figure(tmp_path, snapshot, co
     assert run.returncode == 0, run.stderr[-3000:]
     out = tmp_path / yaml.safe_load((REPO / "config" / config).read_text()).get("results", "results")
     headline = pd.read_csv(out / "tables" / "headline.csv")
-    assert len(headline) == 6 and set(headline.setting) == {"globals", "multilang"}
+    assert len(headline) >= 6 and set(headline.setting) == {"globals", "multilang"}  # 3 models (and a chosen THEX) each
     experiments = pd.read_csv(out / "tables" / "experiments.csv")
     assert experiments["majority_baseline"].notna().all()
     for name in FIGURES:

@@ -58,7 +58,7 @@ SCALE_RE = re.compile(r"d(?P<d_model>[0-9]+)-pos_(?P<pos_emb>auto|learned|none)"
 
 @dataclass(frozen=True)
 class Sweep:
-    """Settings varied across an experiment's jobs (docs/models.md, "Sweeps")."""
+    """Settings varied across an experiment's jobs (README, "Learning rates are chosen per architecture on validation")."""
 
     # widths: every value is its own cell, reported side by side (a scale axis)
     d_model: Annotated[tuple[Annotated[int, AT_LEAST[1]], ...], Schema({"minItems": 1})] | None = None
