@@ -38,7 +38,7 @@ def check_table(csv: pd.DataFrame, columns: list[str], rows: list[list[str]], wh
         match = csv
         for column in columns:
             if column not in numeric:
-                match = match[match[column].astype(str) == values[column]]
+                match = match[match[column].astype(object).where(match[column].notna(), "-").astype(str) == values[column]]  # empty: -
         assert len(match) == 1, f"{where}: row {cells} matches {len(match)} rows of the table"
         for column in numeric:
             shown, actual = values[column], float(match.iloc[0][column])
