@@ -50,15 +50,18 @@ _OTHER_COLORS = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab10").colo
 def arch_color(label: str) -> str:
     """One colour per architecture, the same in every figure and every run; a variant
     ("gpt2 d64", "gpt2/pos-none": anything after the name) a lighter shade of it. GPT-2 and
-    Hyena have tab10's blue and orange; THEX-i (one attention block) a colour of the
-    viridis map by i, distinct for up to 16 blocks; other mixer lists the rest of tab10."""
+    Hyena have tab10's blue and orange; THEX-1..8 the other eight tab10 colours and
+    THEX-9..16 shades of viridis, distinct for up to 16 blocks; other mixer lists one of
+    tab10's other colours by their name."""
     arch = re.split(r"[ /]", label, maxsplit=1)[0]
     blocks = thex_blocks(arch)
     if arch in _BASE_COLORS:
         color = _BASE_COLORS[arch]
+    elif blocks is not None and len(blocks) == 1 and blocks[0] <= len(_OTHER_COLORS):
+        color = _OTHER_COLORS[blocks[0] - 1]  # THEX-1..8: tab10's other colours
     elif blocks is not None and len(blocks) == 1:
-        # teal to yellow: the blue end of viridis would be near GPT-2's blue
-        color = matplotlib.colors.to_hex(plt.get_cmap("viridis")(0.35 + 0.65 * ((blocks[0] - 1) % 16) / 15))
+        # THEX-9..16: teal to yellow (the blue end of viridis would be near GPT-2's blue)
+        color = matplotlib.colors.to_hex(plt.get_cmap("viridis")(0.35 + 0.65 * ((blocks[0] - 9) % 8) / 7))
     else:
         color = _OTHER_COLORS[zlib.crc32(arch.encode()) % len(_OTHER_COLORS)]
     if label == arch:
@@ -385,7 +388,7 @@ def fig_claims_by_width(summary: dict[str, Any]) -> plt.Figure:
         ax.set_xlabel("model width (d_model)")
         ax.set_ylabel("exact-match difference (better - worse)")
         ax.set_title(setting)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.tight_layout()
     return fig
 
@@ -409,6 +412,9 @@ def fig_lr_tuning(summary: dict[str, Any]) -> plt.Figure:
             chosen = line[line.selected]
             ax.plot(chosen["lr"], chosen["valid_exact_match"], color=arch_color(label), marker="*", markersize=12, linestyle="none")
         ax.set_xscale("log")
+        rates = sorted(frame["lr"].unique())
+        ax.set_xticks(rates, [f"{lr:g}" for lr in rates])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("learning rate")
         ax.set_ylabel("validation exact match")
     _figure_legend(fig, fig.axes, ncol=6, fontsize=8)
