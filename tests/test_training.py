@@ -235,7 +235,7 @@ def test_damaged_checkpoint_and_model_files_are_named(trained, data_dir, tmp_pat
     final = (trained / "model.safetensors").read_bytes()
     middle = len(final) // 2 // 4 * 4
     (broken / "model.safetensors").write_bytes(final[:middle] + np.full(16, 0.25, np.float32).tobytes() + final[middle + 64 :])
-    with pytest.raises(ModelFileError, match=r"broken/model.safetensors: damaged \(its SHA-256 differs.*delete .*train_summary.json"):
+    with pytest.raises(ModelFileError, match=r"broken/model.safetensors: damaged \(its SHA-256 differs.*snakemake --forcerun .*broken/model.safetensors"):
         load_model(broken, torch.device("cpu"))
     sidecar = json.loads((trained / "model.json").read_text())
     sidecar.pop("weights_sha256")  # as saved by earlier versions: loading still reports a truncated file

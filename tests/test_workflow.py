@@ -437,7 +437,7 @@ def test_the_printed_remedies_followed_literally_repair_the_results(tiny_run, wo
     original = weights.read_bytes()
     weights.write_bytes(original[:-8] + bytes(8))
     load = subprocess.run([sys.executable, "-c", f"import torch; from thex.models.saved import load_model; load_model('{model_dir}', torch.device('cpu'))"],
-                          cwd=repo, capture_output=True, text=True)  # fmt: skip
+                          cwd=run, env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True, text=True)  # fmt: skip
     assert load.returncode != 0 and "damaged" in load.stderr
     fixed = snakemake(run, "--configfile", str(TINY), "--cores", "2", *_printed_remedy(load.stderr), repo=repo)
     assert fixed.returncode == 0, fixed.stdout[-3000:]

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import thex
 from thex.config import ConfigError, Overrides, from_dict, replace, to_dict
 from thex.errors import ThexError
-from thex.io import atomic_path, progress_bar
+from thex.io import atomic_path, progress_bar, shown_path
 from thex.languages import PARSERS, RENDERERS
 from thex.languages.generate import (
     ListOpsConfig,
@@ -419,7 +419,7 @@ def regenerate_hint(path: Path) -> str:
     """The remedy for a damaged split that works: Snakemake does not rebuild a deleted
     intermediate file while what follows it exists, so force the job that writes it (and
     with it everything that read it)."""
-    return f"regenerate it with `snakemake --forcerun {path}` (and your --configfile), which reruns what read it too"
+    return f"regenerate it with `snakemake --forcerun {shown_path(path)}` (and your --configfile), which reruns what read it too"
 
 
 def read_split(path: str | os.PathLike, verify: bool = True) -> tuple[pa.Table, dict[str, Any]]:

@@ -45,6 +45,16 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """`path` relative to the working directory when it lies below it (as Snakemake names
+    its outputs, so a printed `snakemake --forcerun PATH` works as written), else as given."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0, unit: str = "it"):
     """A tqdm bar on stderr; it redraws every 10 s when stderr is a log file, not a terminal."""
     from tqdm import tqdm

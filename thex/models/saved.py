@@ -15,7 +15,7 @@ from safetensors.torch import save_model as save_weights
 
 from thex.config import from_dict
 from thex.errors import ThexError
-from thex.io import atomic_path, sha256_file, write_json
+from thex.io import atomic_path, sha256_file, shown_path, write_json
 from thex.models.config import ModelConfig
 from thex.models.lm import build_model
 
@@ -53,7 +53,7 @@ def load_model(model_dir: str | os.PathLike, device: torch.device) -> tuple[torc
     if expected is not None and weights.exists() and sha256_file(weights) != expected:
         raise ModelFileError(
             f"{weights}: damaged (its SHA-256 differs from the one recorded in model.json when it was saved); retrain "
-            f"this job with `snakemake --forcerun {weights}` (and your --configfile), which reruns its evaluation too"
+            f"this job with `snakemake --forcerun {shown_path(weights)}` (and your --configfile), which reruns its evaluation too"
         )
     try:
         load_weights(model, str(weights), strict=True, device=str(device))
