@@ -11,9 +11,9 @@ variance has two estimable parts:
 The interval is mean +- t * sqrt(seeds + items) with Student t's S - 1 degrees of freedom
 (N - 1 with one seed): the seed spread is what is least known. A percentile bootstrap over
 seeds cannot do this: with 2-3 seeds it can draw only 3-10 distinct seed means, and its
-nominal 95% interval covered the true mean 64-81% of the time in simulation; Welch-
-Satterthwaite degrees of freedom, estimated from the same few seeds, covered 90-93%; S - 1
-covers 95-99% (tests/test_stats.py checks >= 90% with 3-4 seeds and seed SDs of
+nominal 95% interval covered the true mean 61-79% of the time with 2 seeds and 78-88% with
+3 in simulation; Welch-Satterthwaite degrees of freedom, estimated from the same few seeds,
+covered 90-93%; S - 1 covers 95-100% (tests/test_stats.py checks >= 90% with 3-4 seeds and seed SDs of
 0.05-0.15). With two seeds t has one degree of freedom (12.7 standard errors): two seeds
 are too few for a verdict, and the intervals say so. With one seed the seed part cannot be
 estimated and the interval is over items alone; tables show `n_seeds` beside it.
