@@ -237,7 +237,7 @@ def test_regenerate_builds_figures_from_a_summary_without_training(tiny_run, tmp
     assert not any((tmp_path / "results").rglob("*.safetensors"))
 
 
-@pytest.mark.parametrize("snapshot, config", [("reference", "config.yaml"), ("laptop", "laptop.yaml"), ("verdicts/d32", "verdicts/d32.yaml")])
+@pytest.mark.parametrize("snapshot, config", [("reference", "config.yaml"), ("laptop", "laptop.yaml"), ("verdicts/d32", "verdicts/d32.yaml"), ("verdicts", "verdicts/d32.yaml")])
 def test_committed_results_rebuild_every_table_and_figure(tmp_path, snapshot, config):
     summary = REPO / "results" / snapshot / "summary"
     if not summary.is_dir():
