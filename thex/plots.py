@@ -33,6 +33,7 @@ from thex.aggregate import (  # noqa: E402
     em_stats,
     learning_curve_table,
     load_summary,
+    model_labels,
     orderings_table,
     run_progress,
     tuning_table,
@@ -403,10 +404,11 @@ def fig_lr_tuning(summary: dict[str, Any]) -> plt.Figure:
     if not panels:
         fig.suptitle("Learning-rate selection: validation exact match against learning rate", fontsize=11)
         return fig
-    widths = sorted(table["d_model"].unique())
+    # the same labels as every other figure's (model_labels, and the width where there are several)
+    several = table["d_model"].nunique() > 1
+    labels = model_labels(table) + (" d" + table["d_model"].astype(str) if several else "")
     for ax, frame in panels:
-        for (arch, d_model, pos_emb), line in frame.groupby(["arch", "d_model", "pos_emb"], sort=True):
-            label = arch + ("" if pos_emb == "auto" else f"/pos-{pos_emb}") + (f" d{d_model}" if len(widths) > 1 else "")
+        for label, line in frame.groupby(labels.loc[frame.index], sort=True):
             line = line.sort_values("lr")
             ax.plot(line["lr"], line["valid_exact_match"], color=arch_color(label), marker=".", label=label)
             chosen = line[line.selected]
