@@ -26,14 +26,21 @@ pytestmark = [
 ]
 
 
-def test_fft_stays_float32_under_bf16_autocast():
-    v = torch.randn(2, 8, 64, device="cuda")
-    k = torch.randn(8, 64, device="cuda")
-    D = torch.randn(8, device="cuda")
+def test_fft_runs_in_float32_under_bf16_autocast_and_returns_the_input_dtype():
+    # The contract (fft_long_conv's docstring, and tests/test_hyena.py on CPU): computed in
+    # float32 under autocast, returned in v's dtype, so only the input and output roundings
+    # of bf16 (~2^-8 relative) remain, nothing from a bf16 FFT.
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    v = torch.randn(2, 8, 64, device="cuda", generator=gen)
+    k = torch.randn(8, 64, device="cuda", generator=gen) / 8
+    D = torch.randn(8, device="cuda", generator=gen)
+    # float64 on CPU: the path tests/test_hyena.py checks against the direct sum
+    exact = fft_long_conv(v.bfloat16().double().cpu(), k.double().cpu(), D.double().cpu())
     with torch.autocast("cuda", dtype=torch.bfloat16):
         y = fft_long_conv(v.bfloat16(), k, D)
-    assert y.dtype == torch.float32
-    torch.testing.assert_close(y, fft_long_conv(v.bfloat16().float(), k, D), rtol=1e-5, atol=1e-5)
+    assert y.dtype == torch.bfloat16
+    err = (y.double().cpu() - exact).abs().max() / exact.abs().max()
+    assert err < 2e-2
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "hyena", "thex-2"])

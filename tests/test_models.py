@@ -450,6 +450,25 @@ def test_benchmark_against_references(tmp_path, capsys):
     ours, ref = rows[2], rows[3]
     assert ours["params"] == ref["params"]  # our Hyena operator has safari's parameters
     assert ref["speedup_of_ours"] > 0 and ours["tokens_per_s"] == pytest.approx(2 * 16 / ours["ms_per_step"] * 1e3)
+    assert all(r["mfu"] is None for r in rows)  # no ceiling on CPU unless one is given
+
+
+def test_benchmark_mfu_is_model_flops_over_the_given_ceiling(tmp_path, capsys):
+    from thex.bench.models import main
+
+    out = tmp_path / "rows.json"
+    assert main(["--shape", "2,16,2,16,2,16", "--arch", "gpt2", "--warmup", "0", "--steps", "1", "--repeats", "1",
+                 "--threads", "1", "--peak-tflops", "0.5", "--json", str(out)]) == 0  # fmt: skip
+    assert "MFU against 0.5 TFLOP/s" in capsys.readouterr().out
+    (row,) = json.loads(out.read_text())["rows"]
+    # nanoGPT's estimate by hand: 6 N + 12 n_layer d L per token, N = the tied head (V d) and
+    # 12 d^2 of weight matrices per block (biases and LayerNorms left out)
+    by_hand = 6 * (16 * 16 + 2 * 12 * 16 * 16) + 12 * 2 * 16 * 16
+    assert row["flops_per_token"] == pytest.approx(by_hand)
+    assert row["mfu"] == pytest.approx(by_hand * row["tokens_per_s"] / 0.5e12)
+    with pytest.raises(SystemExit):
+        main(["--shape", "1,8,1,8,1,8", "--peak-tflops", "lots"])
+    assert "--peak-tflops 'lots'" in capsys.readouterr().err
 
 
 def test_benchmark_without_references(tmp_path, capsys):

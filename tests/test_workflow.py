@@ -289,6 +289,23 @@ def test_a_configfile_replaces_the_default_config_from_the_repository_root():
     assert "elsewhere/multilang/mix/" in default.stdout  # --config still extends the default
 
 
+def test_gpu_verdict_config_dry_run_lists_the_tuning_jobs(tmp_path):
+    dry = snakemake(tmp_path, "--configfile", str(REPO / "config" / "verdicts" / "gpu.yaml"), "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    counts = job_counts(dry.stdout)
+    # 2 settings x 3 architectures x 2 widths = 12 cells, each tuned over 2 rates by seed 0
+    assert counts["train"] == 24 and counts["select_lr"] == 12
+    assert re.search(r"results/gpu/globals/with_globals/thex-12/d512-pos_auto/lr0.0032/seed0/model.safetensors", dry.stdout)
+    assert re.search(r"results/gpu/multilang/mix/thex-13/d256-pos_auto/lr0.001/seed0/model.safetensors", dry.stdout)
+
+
+def test_gpu_session_script_names_its_modes(tmp_path):
+    run = subprocess.run(["bash", str(REPO / "scripts" / "gpu_session.sh"), "everything"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "OUT": str(tmp_path / "out")})  # fmt: skip
+    assert run.returncode == 2 and "usage: bash scripts/gpu_session.sh verdict|bench|all" in run.stderr
+    assert (tmp_path / "out" / "gpu_session.tar.gz").is_file()  # packed on any exit: one file to bring back
+
+
 def test_gpu_config_dry_run_lists_the_expected_jobs(tmp_path):
     dry = snakemake(tmp_path, "--configfile", str(REPO / "config" / "gpu.yaml"), "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
@@ -296,7 +313,7 @@ def test_gpu_config_dry_run_lists_the_expected_jobs(tmp_path):
     assert sum(n for rule, n in counts.items() if rule.startswith("generate_")) == 12
     assert counts["train"] == 94 and "evaluate" not in counts  # evaluations follow the select_lr checkpoints
     assert "resources: tmpdir=/tmp, runtime=30, gpu=1" in dry.stdout or "gpu=1" in dry.stdout
-    assert re.search(r"results/gpu/placement/globals/thex-15/d\d+-pos_auto/lr[0-9.e-]+/seed0/model.safetensors", dry.stdout)
+    assert re.search(r"results/gpu_all/placement/globals/thex-15/d\d+-pos_auto/lr[0-9.e-]+/seed0/model.safetensors", dry.stdout)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from thex.models import ModelConfig, parse_architecture
+from thex.models.flops import flops_per_token
 from thex.models.lm import build_model
 
 
@@ -198,12 +199,15 @@ def bench_arch(args, shape: Shape, arch: str, refs: References, device: torch.de
         runners.append(Runner(*built, shape, device, args))
     rounds = measure(runners, args.warmup, args.steps, args.repeats)
     tokens = shape.batch * shape.seq_len
+    flops = flops_per_token(cfg, arch, shape.seq_len)  # the same work for both sides of a pair
     for j, r in enumerate(runners):
         ms = [rd[j] for rd in rounds]
         med = statistics.median(ms)
         row = {
             "shape": str(shape), "arch": arch, "impl": r.name, "params": r.params,
             "ms_per_step": med, "ms_min": min(ms), "ms_max": max(ms), "tokens_per_s": tokens / med * 1e3,
+            "flops_per_token": flops,
+            "mfu": flops * tokens / med * 1e3 / args.peak_flops if args.peak_flops else None,
         }
         if j > 0:
             ratios = [rd[j] / rd[0] for rd in rounds]  # reference time / our time, same round
@@ -212,6 +216,21 @@ def bench_arch(args, shape: Shape, arch: str, refs: References, device: torch.de
             # contention on a shared machine only adds time: the best rounds compared
             row["speedup_best_vs_best"] = min(ms) / min(rd[0] for rd in rounds)
         report(row)
+
+
+def measured_peak_flops(device: torch.device, n: int = 8192, repeats: int = 10) -> float:
+    """FLOP/s of a bf16 n x n x n matrix product on random data: the ceiling MFU is taken
+    against, measured in the same run (the datasheet's dense figure is higher than any
+    kernel reaches)."""
+    a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return repeats * 2 * n**3 / (time.perf_counter() - start)
 
 
 def describe_machine(device: torch.device) -> str:
@@ -237,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=2, help="timed steps per model per round")
     p.add_argument("--repeats", type=int, default=11, help="rounds; medians are over rounds")
     p.add_argument("--compile", action="store_true", help="torch.compile every model (ours and references)")
+    p.add_argument("--peak-tflops", default="auto",
+                   help="the ceiling for MFU in TFLOP/s; auto: measured (bf16 matrix product) on CUDA, none on CPU")
     p.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = p.parse_args(argv)
 
@@ -245,14 +266,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     args.autocast = args.dtype == "bf16" or (args.dtype == "auto" and device.type == "cuda")
+    if args.peak_tflops == "auto":
+        args.peak_flops = measured_peak_flops(device) if device.type == "cuda" else None
+    else:
+        try:
+            args.peak_flops = float(args.peak_tflops) * 1e12
+        except ValueError:
+            p.error(f"--peak-tflops {args.peak_tflops!r}: expected a number or 'auto'")
     refs = References(args.reference_dir)
     for note in refs.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"machine: {describe_machine(device)}; {'bf16 autocast' if args.autocast else 'float32'}"
           f"{'; torch.compile' if args.compile else ''}; "
-          f"warmup {args.warmup}, {args.repeats} rounds x {args.steps} steps")
+          f"warmup {args.warmup}, {args.repeats} rounds x {args.steps} steps; "
+          + (f"MFU against {args.peak_flops / 1e12:.4g} TFLOP/s" if args.peak_flops else "no MFU (no --peak-tflops)"))
     print(f"{'shape':<22} {'arch':<10} {'impl':<13} {'params':>10} {'ms/step':>9} {'range':>17} "
-          f"{'tokens/s':>10} {'ours x faster':>14} {'(best/best)':>11}")
+          f"{'tokens/s':>10} {'MFU':>6} {'ours x faster':>14} {'(best/best)':>11}")
     rows: list[dict] = []
 
     def report(row: dict) -> None:
@@ -261,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         if "speedup_of_ours" in row:
             speed, best = f"{row['speedup_of_ours']:.2f}x", f"{row['speedup_best_vs_best']:.2f}x"
         rng = f"{row['ms_min']:.1f}-{row['ms_max']:.1f}"
+        mfu = f"{row['mfu']:.1%}" if row["mfu"] is not None else "-"
         print(f"{row['shape']:<22} {row['arch']:<10} {row['impl']:<13} {row['params']:>10,} "
-              f"{row['ms_per_step']:>9.1f} {rng:>17} {row['tokens_per_s']:>10,.0f} {speed:>14} {best:>11}", flush=True)
+              f"{row['ms_per_step']:>9.1f} {rng:>17} {row['tokens_per_s']:>10,.0f} {mfu:>6} {speed:>14} {best:>11}", flush=True)
 
     for shape in args.shape:
         archs = args.arch.split(",") if args.arch else ["gpt2", "hyena", f"thex-{max(1, 3 * shape.n_layer // 4)}"]
@@ -270,5 +300,5 @@ def main(argv: list[str] | None = None) -> int:
             bench_arch(args, shape, arch.strip(), refs, device, report)
     if args.json is not None:
         args.json.write_text(json.dumps({"machine": describe_machine(device), "autocast": args.autocast,
-                                         "compile": args.compile, "rows": rows}, indent=1))
+                                         "compile": args.compile, "peak_flops": args.peak_flops, "rows": rows}, indent=1))
     return 0
