@@ -51,11 +51,13 @@ localrules:
 rule all:
     default_target: True
     input:
+        SUMMARY_OUT,
         TABLES,
         FIGURES_OUT,
 
 
 rule figures:
     input:
+        SUMMARY_OUT,
         TABLES,
         FIGURES_OUT,

@@ -139,6 +139,19 @@ def test_a_changed_split_reruns_the_jobs_that_read_it(tiny_run, workflow_copy, t
     assert not any(rule.startswith("generate") for rule in counts)
 
 
+def test_a_deleted_summary_file_is_rebuilt_with_what_follows_it(tiny_run, workflow_copy, tmp_path):
+    repo, run = tmp_path / workflow_copy.name, tmp_path / tiny_run.name
+    shutil.copytree(workflow_copy, repo, symlinks=True)
+    shutil.copytree(tiny_run, run, symlinks=True)
+    (run / "results" / "summary" / "evaluations.parquet").unlink()
+    counts = job_counts(snakemake(run, "--configfile", str(TINY), "-n", repo=repo).stdout)
+    assert {rule: n for rule, n in counts.items() if rule != "total"} == {"collect": 1, "tables": 1, "plots": 1, "all": 1}
+    # regenerating from a summary folder that lacks the file: an error naming it
+    regen = snakemake(run, "--configfile", str(TINY), "-n", "--config", "regenerate=True",
+                      f"summary_dir={run / 'results' / 'summary'}", repo=repo)  # fmt: skip
+    assert regen.returncode != 0 and "summary/evaluations.parquet" in regen.stdout + regen.stderr
+
+
 def test_code_changes_rerun_their_stage_and_what_follows_only(tiny_run, workflow_copy):
     unchanged = snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy)
     assert "Nothing to be done" in unchanged.stdout + unchanged.stderr

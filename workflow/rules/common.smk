@@ -36,6 +36,11 @@ TABLES = expand(
 FIGURES_OUT = expand(
     f"{RESULTS}/figures/{{name}}.{{ext}}", name=list(FIGURES), ext=["png", "svg"]
 )
+# Targets of `all` and `figures` too: Snakemake does not rebuild a deleted intermediate
+# file while the files made from it exist, so a deleted summary file would leave the old
+# tables and figures looking current. As a target it is rebuilt (or, when regenerating
+# from a committed summary, named as missing).
+SUMMARY_OUT = expand(f"{SUMMARY}/{{file}}", file=SUMMARY_FILES)
 # Every rule runs the package from this repository's source tree, with the Python that
 # runs Snakemake (a venv, or an offline install: README "GPU machine without internet"),
 # or under --use-conda with the rule's environment (workflow/envs/thex.yaml). Both reach
