@@ -21,6 +21,7 @@ COMMANDS = {
     "interpret": "parse and run a LoLa/MeMe/ListOps program, print its answer",
     "train": "train (or resume) one model on a dataset",
     "evaluate": "score a trained model on a dataset's evaluation splits",
+    "probe": "ablate each block and probe the residual stream of one trained model",
     "select-lr": "choose a cell's learning rate from its tuning runs' validation scores",
     "collect": "gather run results into a summary directory",
     "merge-summaries": "combine the summaries of a study run in parts into one",

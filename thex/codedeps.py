@@ -107,6 +107,7 @@ STAGE_COMMANDS = {
     "data": "generate",
     "train": "train",
     "evaluate": "evaluate",
+    "probe": "probe",
     "select_lr": "select-lr",
     "collect": "collect",
     "tables": "tables",

@@ -69,10 +69,17 @@ class TokenizedSplit:
 
     def head(self, n: int) -> "TokenizedSplit":
         """The first `n` samples (a validation slice)."""
-        n = min(n, len(self))
-        end = int(self.starts[n - 1] + self.lengths[n - 1]) if n else 0
+        return self.take(np.arange(min(n, len(self))))
+
+    def take(self, indices: np.ndarray) -> "TokenizedSplit":
+        """Samples `indices`, in that order (the probe set of thex/probes.py)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        lengths = self.lengths[indices]
+        pieces = [self.ids[self.starts[i] : self.starts[i] + self.lengths[i]] for i in indices]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(indices) else np.zeros(0, np.int64)
         return TokenizedSplit(
-            self.name, self.ids[:end], self.starts[:n], self.lengths[:n], self.answer_starts[:n], self.table.slice(0, n), self.content_hash
+            self.name, np.concatenate(pieces) if pieces else np.zeros(0, np.uint8), starts, lengths,
+            self.answer_starts[indices], self.table.take(indices), self.content_hash,
         )
 
     def batch(self, indices: np.ndarray | list[int]) -> "Batch":

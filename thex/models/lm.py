@@ -120,18 +120,24 @@ class LanguageModel(nn.Module):
             if name.endswith("out_proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * self.cfg.n_layer))
 
-    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
-        """idx (B, L) token ids -> (B, L, d) after the final LayerNorm."""
+    def residual_stream(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """idx (B, L) token ids -> the residual stream after the embedding and after each
+        block: n_layer + 1 tensors (B, L, d), before the final LayerNorm (what the probes
+        in thex/probes.py read)."""
         L = idx.shape[1]
         if L > self.cfg.max_len:
             raise ValueError(f"sequence length {L} exceeds max_len {self.cfg.max_len}")
         x = self.wte(idx)  # (B, L, d)
         if self.wpe is not None:
             x = x + self.wpe.weight[:L]
-        x = self.dropout(x)
+        stream = [self.dropout(x)]
         for block in self.blocks:
-            x = block(x)
-        return self.ln_f(x)
+            stream.append(block(stream[-1]))
+        return stream
+
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx (B, L) token ids -> (B, L, d) after the final LayerNorm."""
+        return self.ln_f(self.residual_stream(idx)[-1])
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """idx (B, L) -> logits (B, L, vocab_size), float32 (also under autocast)."""

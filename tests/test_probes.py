@@ -1,0 +1,153 @@
+"""The probe stage's measurements (thex/probes.py): ablations that remove exactly what they
+say, probes that find what is linearly there and nothing else, and a probe set that never
+holds an evaluation item."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from thex.config import from_dict
+from thex.data import TokenizedSplit
+from thex.datasets import DatasetConfig, generate_dataset
+from thex.models import ModelConfig
+from thex.models.lm import build_model
+from thex.probes import COMPONENTS, ProbeError, ablated, ablation_scores, component_means, fit_probe, probe_items, probe_run
+from thex.run_config import RunConfig
+from thex.training import train
+
+CPU = torch.device("cpu")
+DATA = {
+    "seed": 3,
+    "programs": {"n_statements": [1, 2], "depth": [0, 1], "operators": ["add", "sub"], "modulus": 10, "name_words": [1, 1]},
+    "splits": {"train": {"n": 600}, "valid": {"n": 32}, "test": {"n": 120}},
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    generate_dataset(DatasetConfig.from_dict(DATA), out)
+    return out
+
+
+def tiny_model(arch: str = "thex-2", seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    cfg = from_dict(ModelConfig, {"vocab_size": 81, "max_len": 64, "n_layer": 2, "d_model": 16, "n_head": 2, "filter_order": 8})
+    return build_model(cfg, arch).eval()
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_ablating_a_block_that_writes_nothing_changes_no_prediction(data_dir, component):
+    model = tiny_model()
+    out_proj = getattr(model.blocks[1], component).out_proj
+    with torch.no_grad():
+        out_proj.weight.zero_()
+        if out_proj.bias is not None:
+            out_proj.bias.zero_()
+    test = {"test": TokenizedSplit.load(data_dir / "test.parquet")}
+    means = component_means(model, TokenizedSplit.load(data_dir / "train.parquet").head(100), CPU)
+    assert torch.equal(means[(1, component)], torch.zeros(16))
+    idx = torch.randint(3, 81, (3, 20))
+    with ablated(model, {(1, component): means[(1, component)]}):
+        ablated_logits = model(idx)
+    torch.testing.assert_close(ablated_logits, model(idx), rtol=0, atol=0)
+    table = ablation_scores(model, test, CPU, means).to_pandas()
+    intact = table[table.component == "none"].exact_match.to_numpy()
+    assert (table[(table.block == 2) & (table.component == component)].exact_match.to_numpy() == intact).all()
+    # ... while ablating a block that does write something changes the logits
+    with ablated(model, {(0, "mixer"): means[(0, "mixer")]}):
+        assert not torch.allclose(model(idx), ablated_logits)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "hyena", "thex-1"])
+def test_ablating_every_block_leaves_only_the_embedding_and_head(arch):
+    model = tiny_model(arch)
+    d = model.cfg.d_model
+    everything = {(b, c): torch.randn(d) for b in range(2) for c in COMPONENTS}
+    idx = torch.randint(3, 81, (2, 12))
+    changed = idx.clone()
+    changed[:, :6] = torch.randint(3, 81, (2, 6))  # different earlier tokens
+    with ablated(model, everything):
+        a, b = model(idx), model(changed)
+    # position t then sees token t (and position t) only: the later logits do not move
+    torch.testing.assert_close(a[:, 6:], b[:, 6:], rtol=0, atol=1e-6)
+    assert not torch.allclose(model(idx)[:, 6:], model(changed)[:, 6:])  # intact, they do
+
+
+def test_a_probe_finds_a_planted_linear_feature_and_nothing_in_shuffled_labels():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 24))
+    direction = rng.normal(size=(24, 5))
+    y = (x @ direction).argmax(axis=1)  # 5 classes, linearly decodable by construction
+    probe = fit_probe(x[:2000], y[:2000])
+    assert (probe.predict(x[2000:]) == y[2000:]).mean() >= 0.95
+    shuffled = rng.permutation(y[:2000])
+    chance = fit_probe(x[:2000], shuffled)
+    assert (chance.predict(x[2000:]) == y[2000:]).mean() <= 0.2 + 0.05
+    with pytest.raises(ProbeError, match="one answer only"):
+        fit_probe(x[:10], np.zeros(10, dtype=int))
+
+
+def test_the_probe_set_holds_no_evaluation_program(tmp_path):
+    # memorization-style splits repeat train programs in test on purpose
+    config = {
+        "seed": 5,
+        "programs": {"n_statements": [1, 1], "depth": [0, 1], "operators": ["add"], "name_words": [1, 1], "n_globals": 4,
+                     "recall_fraction": 0.5},
+        "splits": {"train": {"exposures": 20}, "test": {"exposures": 2, "recall_fraction": 1.0, "disjoint_from_train": False}},
+    }  # fmt: skip
+    generate_dataset(DatasetConfig.from_dict(config), tmp_path)
+    train_split = TokenizedSplit.load(tmp_path / "train.parquet")
+    test = TokenizedSplit.load(tmp_path / "test.parquet")
+    test_prompts = set(test.table.column("prompt").to_pylist())
+    train_prompts = train_split.table.column("prompt").to_pylist()
+    assert any(p in test_prompts for p in train_prompts)  # the overlap the probe set must avoid
+    chosen = probe_items(train_split, [test], n=10_000)
+    assert not test_prompts.intersection(chosen.table.column("prompt").to_pylist())
+    assert len(chosen) == sum(p not in test_prompts for p in train_prompts)
+    assert chosen.table.column("prompt").to_pylist() == [p for p in train_prompts if p not in test_prompts]
+    with pytest.raises(ProbeError, match="no probe set"):
+        probe_items(train_split, [train_split], n=10)
+
+
+@pytest.mark.slow
+def test_probe_command_on_a_trained_model(data_dir, tmp_path, capsys):
+    from thex.__main__ import main
+
+    run = from_dict(RunConfig, {"model": {"n_layer": 2, "d_model": 32, "n_head": 2, "filter_order": 16},
+                                "training": {"steps": 200, "batch_size": 32, "lr": 3e-3, "warmup_steps": 10, "checkpoint_every": 200}})  # fmt: skip
+    train(run, data_dir, tmp_path / "run", "gpt2", seed=0)
+    out = tmp_path / "probes"
+    args = ["probe", "--model-dir", str(tmp_path / "run"), "--data-dir", str(data_dir), "--out-dir", str(out), "--threads", "1"]
+    assert main([*args, "--n-probe", "300"]) == 0
+    assert "mean ablation of 2 blocks" in capsys.readouterr().out
+    ablations = pq.read_table(out / "ablations.parquet").to_pandas()
+    probes = pq.read_table(out / "probes.parquet").to_pandas()
+    info = json.loads((out / "probe.json").read_text())
+    assert info["n_probe"] == 300 and info["ablation"] == "mean"
+    # every test item under the intact model and each of the 2 blocks x 2 components
+    assert len(ablations) == 120 * 5 and set(zip(ablations.block, ablations.component)) == {
+        (0, "none"), (1, "mixer"), (1, "mlp"), (2, "mixer"), (2, "mlp")}
+    # the intact rows are the evaluation's own scores, item by item
+    from thex.evaluation import score_split
+    from thex.models.saved import load_model
+
+    model, _ = load_model(tmp_path / "run", CPU)
+    evaluated = score_split(model, TokenizedSplit.load(data_dir / "test.parquet"), CPU)["exact_match"]
+    intact = ablations[ablations.component == "none"].sort_values("id").exact_match.to_numpy()
+    assert (intact == evaluated).all() and evaluated.mean() > 0.1  # trained: something to ablate
+    # probes at 3 depths; the label is the answer's first character; the majority baseline is one class
+    assert len(probes) == 120 * 3 and sorted(probes.depth.unique()) == [0, 1, 2]
+    test = pq.read_table(data_dir / "test.parquet").to_pandas()
+    first = test.set_index("id").answer.str[0]
+    from thex.tokenizer import VOCAB
+    assert (probes.label.map(lambda i: VOCAB[i]).to_numpy() == first.loc[probes.id].to_numpy()).all()
+    assert probes.groupby("label").majority_correct.nunique().max() == 1
+    with pytest.raises(SystemExit):
+        main([*args, "--n-probe", "1"])
+    assert "--n-probe 1: at least 2 items are needed" in capsys.readouterr().err

@@ -1,0 +1,210 @@
+"""What a trained model computes inside: block ablations and linear probes.
+
+Ablation. A block's mixer output, or separately its MLP output, is replaced by a constant
+before it is added to the residual stream: its mean over the probe set (mean ablation: the
+block still writes what it writes on average, only its dependence on the input is removed)
+or zero (zero ablation). Exact match is then scored on every evaluation split exactly as
+evaluation scores it (thex.evaluation.score_split), per item, so that each drop is paired
+item by item with the intact model's score.
+
+Linear probes. At the position that predicts the first answer token (the `<sep>` position,
+P - 1 in thex/data.py's terms), the residual stream after the embedding and after every
+block (before the final LayerNorm) is read; a multinomial logistic regression
+(scikit-learn, on standardised features) fit on the probe set predicts the answer's first
+token and is scored on each evaluation split.
+
+The probe set is the first `n_probe` items of the train split whose program appears in no
+evaluation split (`probe_items`): the probes never train on a test item.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from thex.data import TokenizedSplit, evaluation_splits
+from thex.errors import ThexError
+from thex.evaluation import _batches_by_length, score_split
+from thex.models.lm import model_precision
+
+COMPONENTS = ("mixer", "mlp")
+ABLATIONS = ("mean", "zero")
+
+
+class ProbeError(ThexError, ValueError):
+    """A probe that cannot be run as asked (e.g. test items in the probe set)."""
+
+
+def _component(model: torch.nn.Module, block: int, component: str) -> torch.nn.Module:
+    return getattr(model.blocks[block], component)
+
+
+@torch.no_grad()
+def component_means(model: torch.nn.Module, split: TokenizedSplit, device: torch.device,
+                    max_tokens: int = 16384) -> dict[tuple[int, str], torch.Tensor]:
+    """Mean output (d,) of every block's mixer and MLP over the real (non-pad) input
+    positions of `split`: the constants of mean ablation."""
+    sums: dict[tuple[int, str], torch.Tensor] = {}
+    count = 0
+    mask = None  # (B, L-1) real positions of the batch being run
+
+    def accumulate(key):
+        def hook(module, args, output):
+            total = (output.float() * mask[..., None]).sum(dim=(0, 1))  # (d,)
+            sums[key] = sums.get(key, 0) + total
+        return hook
+
+    handles = [_component(model, b, c).register_forward_hook(accumulate((b, c)))
+               for b in range(len(model.blocks)) for c in COMPONENTS]
+    was_training = model.training
+    model.eval()
+    try:
+        for indices in _batches_by_length(split, max_tokens):
+            batch = split.batch(indices).to(device)
+            mask = batch.all_mask.float()
+            count += int(batch.all_mask.sum())
+            with model_precision(device):
+                model(batch.inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return {key: total / count for key, total in sums.items()}
+
+
+@contextlib.contextmanager
+def ablated(model: torch.nn.Module, replacements: Mapping[tuple[int, str], torch.Tensor]) -> Iterator[None]:
+    """Within the context, each (block, component) of `replacements` outputs its constant
+    (d,) at every position instead of what it computes."""
+    def constant(value):
+        return lambda module, args, output: value.to(output.dtype).expand_as(output)
+
+    handles = [_component(model, b, c).register_forward_hook(constant(v)) for (b, c), v in replacements.items()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def ablation_scores(model: torch.nn.Module, splits: Mapping[str, TokenizedSplit], device: torch.device,
+                    means: Mapping[tuple[int, str], torch.Tensor], kind: str = "mean") -> pa.Table:
+    """Exact match per item of every split: intact (block 0, component "none") and with
+    each block's mixer and MLP ablated in turn (blocks numbered from 1)."""
+    if kind not in ABLATIONS:
+        raise ProbeError(f"ablation {kind!r}: expected one of {', '.join(ABLATIONS)}")
+    conditions: list[tuple[int, str, dict]] = [(0, "none", {})]
+    for (block, component), mean in sorted(means.items()):
+        value = mean if kind == "mean" else torch.zeros_like(mean)
+        conditions.append((block + 1, component, {(block, component): value}))
+    columns: dict[str, list] = {"split": [], "id": [], "block": [], "component": [], "exact_match": []}
+    for name, split in splits.items():
+        ids = split.table.column("id").to_pylist()
+        for block, component, replacements in conditions:
+            with ablated(model, replacements):
+                exact = score_split(model, split, device)["exact_match"]
+            columns["split"] += [name] * len(split)
+            columns["id"] += ids
+            columns["block"] += [block] * len(split)
+            columns["component"] += [component] * len(split)
+            columns["exact_match"] += exact.tolist()
+    return pa.table(columns)
+
+
+@torch.no_grad()
+def answer_residuals(model: torch.nn.Module, split: TokenizedSplit, device: torch.device,
+                     max_tokens: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+    """(residuals, labels): the residual stream at the position predicting the first
+    answer token, (n_layer + 1, n, d) float32 after the embedding and every block, and the
+    answer's first token id (n,), in the split's row order."""
+    was_training = model.training
+    model.eval()
+    depth = len(model.blocks) + 1
+    out = np.zeros((depth, len(split), model.cfg.d_model), dtype=np.float32)
+    labels = np.zeros(len(split), dtype=np.int64)
+    for indices in _batches_by_length(split, max_tokens):
+        batch = split.batch(indices).to(device)
+        at = torch.as_tensor(split.answer_starts[indices] - 1, device=device)  # (B,) the <sep> position
+        rows = torch.arange(len(indices), device=device)
+        with model_precision(device):
+            stream = model.residual_stream(batch.inputs)
+        for d, x in enumerate(stream):
+            out[d, indices] = x[rows, at].float().cpu().numpy()  # (B, d_model)
+        labels[indices] = batch.targets[rows, at].cpu().numpy()
+    model.train(was_training)
+    return out, labels
+
+
+def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0):
+    """A multinomial logistic regression on standardised features. One BLAS thread: these
+    fits are small, and BLAS threads competing with the workflow's other jobs for the
+    cores made one 200 times slower (10 s instead of 0.05 s, measured)."""
+    if len(np.unique(labels)) < 2:
+        raise ProbeError("the probe set has one answer only: nothing to classify")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    with threadpool_limits(1):
+        return probe.fit(features, labels)
+
+
+def probe_scores(model: torch.nn.Module, probe_set: TokenizedSplit, splits: Mapping[str, TokenizedSplit],
+                 device: torch.device) -> pa.Table:
+    """Per item of every split and per depth (0: after the embedding, k: after block k),
+    whether the probe fit on `probe_set` predicts the first answer token; with the label
+    and whether the probe set's most frequent first token (the majority baseline) is it."""
+    train_x, train_y = answer_residuals(model, probe_set, device)
+    values, counts = np.unique(train_y, return_counts=True)
+    majority = int(values[np.argmax(counts)])
+    probes = [fit_probe(train_x[d], train_y) for d in range(train_x.shape[0])]
+    columns: dict[str, list] = {"split": [], "id": [], "depth": [], "label": [], "correct": [], "majority_correct": []}
+    for name, split in splits.items():
+        test_x, test_y = answer_residuals(model, split, device)
+        ids = split.table.column("id").to_pylist()
+        for d, probe in enumerate(probes):
+            columns["split"] += [name] * len(split)
+            columns["id"] += ids
+            columns["depth"] += [d] * len(split)
+            columns["label"] += test_y.tolist()
+            with threadpool_limits(1):
+                predicted = probe.predict(test_x[d])
+            columns["correct"] += (predicted == test_y).tolist()
+            columns["majority_correct"] += (test_y == majority).tolist()
+    return pa.table(columns)
+
+
+def probe_items(train: TokenizedSplit, evaluation: Iterable[TokenizedSplit], n: int) -> TokenizedSplit:
+    """The first `n` train items whose program is in no evaluation split (train is disjoint
+    from test where the dataset says so; memorization's test splits repeat train programs
+    on purpose, and those are left out of the probe set)."""
+    held_out = set()
+    for split in evaluation:
+        held_out.update(split.table.column("prompt").to_pylist())
+    keep = [i for i, prompt in enumerate(train.table.column("prompt").to_pylist()) if prompt not in held_out][:n]
+    if len(keep) < 2:
+        raise ProbeError(f"the train split has {len(keep)} items outside the evaluation splits: no probe set")
+    return train.take(np.asarray(keep))
+
+
+def probe_run(model: torch.nn.Module, data_dir: str | os.PathLike, device: torch.device, n_probe: int = 2000,
+              ablation: str = "mean") -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    """Ablation and probe tables of one trained model on a dataset directory, with timings."""
+    start = time.perf_counter()
+    splits = {name: TokenizedSplit.load(path, name) for name, path in evaluation_splits(data_dir).items()}
+    probe_set = probe_items(TokenizedSplit.load(os.path.join(data_dir, "train.parquet"), "train"), splits.values(), n_probe)
+    means = component_means(model, probe_set, device)
+    ablations = ablation_scores(model, splits, device, means, ablation)
+    ablation_s = time.perf_counter() - start
+    probes = probe_scores(model, probe_set, splits, device)
+    info = {"n_probe": len(probe_set), "ablation": ablation, "ablation_s": ablation_s,
+            "probe_s": time.perf_counter() - start - ablation_s}
+    return ablations, probes, info
