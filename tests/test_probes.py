@@ -151,3 +151,45 @@ def test_probe_command_on_a_trained_model(data_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*args, "--n-probe", "1"])
     assert "--n-probe 1: at least 2 items are needed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("language", ["lola", "meme"])
+def test_every_character_has_exactly_one_role_from_the_parser(language):
+    from thex.languages import lola, meme
+    from thex.languages.program import Assign, BinOp, Global, Lit, Program, Var
+    from thex.languages.roles import ROLES, character_roles
+
+    program = Program((Assign(("apple", "red"), Lit(7)),
+                       Assign(("cat",), BinOp("add", BinOp("mul", Var(("apple", "red")), Lit(3)), Global(("king", "x"))))),
+                      Var(("cat",)))  # fmt: skip
+    text = (lola if language == "lola" else meme).render(program)
+    roles = character_roles(text, language)
+    assert len(roles) == len(text) and set(roles) <= set(ROLES) - {"sep"}
+    spans = {}
+    for ch, role in zip(text, roles):
+        spans.setdefault(role, []).append(ch)
+    word = {"lola": ("appleRed", "KING_X", "print(cat);", "+*"), "meme": ("apple_red", "KING_X", "show cat", "addmul")}[language]
+    assert "".join(spans["global"]) == word[1]
+    assert "".join(spans["literal"]) == "73"
+    assert "".join(spans["var_def"]) == word[0] + "cat" and "".join(spans["var_use"]) == word[0]
+    assert "".join(spans["query"]) == word[2] and sorted("".join(spans["operator"])) == sorted(word[3])
+
+
+def test_attention_weights_are_the_ones_the_mixer_uses_and_roles_sum_to_one(data_dir):
+    from thex.probes import attention_roles
+
+    model = tiny_model("gpt2")
+    attn = model.blocks[0].mixer
+    x = torch.randn(2, 9, 16)
+    w = attn.attention_weights(x)  # (B, H, L, L)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 2, 9))
+    assert (w.triu(1) == 0).all()  # causal
+    _, _, v = attn.qkv(x).split(16, dim=2)
+    v = v.view(2, 9, 2, 8).transpose(1, 2)
+    by_hand = attn.out_proj((w @ v).transpose(1, 2).reshape(2, 9, 16))
+    torch.testing.assert_close(by_hand, attn(x), rtol=1e-5, atol=1e-6)
+    table = attention_roles(model, TokenizedSplit.load(data_dir / "test.parquet"), CPU).to_pandas()
+    assert len(table) == 2 * 2 * 8  # 2 attention blocks x 2 heads x 8 roles
+    assert np.allclose(table.groupby(["block", "head"]).weight.sum(), 1.0)
+    assert (table.n == 120).all()
+    assert attention_roles(tiny_model("hyena"), TokenizedSplit.load(data_dir / "test.parquet"), CPU).num_rows == 0

@@ -13,6 +13,12 @@ block (before the final LayerNorm) is read; a multinomial logistic regression
 (scikit-learn, on standardised features) fit on the probe set predicts the answer's first
 token and is scored on each evaluation split.
 
+Attention roles. For every head of every attention block, the attention weight from that
+position to each role of the program's characters (thex/languages/roles.py: a global's
+name, a literal, a variable at its definition and at its use, an operator, syntax, the
+query statement, `<sep>` itself), summed over the role's positions; per item the roles'
+weights sum to 1. Programs of LoLa and MeMe only (ListOps has no such roles).
+
 The probe set is the first `n_probe` items of the train split whose program appears in no
 evaluation split (`probe_items`): the probes never train on a test item.
 """
@@ -36,6 +42,7 @@ from threadpoolctl import threadpool_limits
 from thex.data import TokenizedSplit, evaluation_splits
 from thex.errors import ThexError
 from thex.evaluation import _batches_by_length, score_split
+from thex.languages.roles import ROLES, character_roles
 from thex.models.lm import model_precision
 
 COMPONENTS = ("mixer", "mlp")
@@ -182,6 +189,56 @@ def probe_scores(model: torch.nn.Module, probe_set: TokenizedSplit, splits: Mapp
     return pa.table(columns)
 
 
+@torch.no_grad()
+def attention_roles(model: torch.nn.Module, split: TokenizedSplit, device: torch.device,
+                    max_tokens: int = 16384) -> pa.Table:
+    """Per attention block (numbered from 1), head and role: the mean over the split's
+    items of the weight the `<sep>` position gives the role, its SD over items and the
+    number of items. No rows for a model without attention or a split that is not LoLa/MeMe."""
+    attention = [i for i, name in enumerate(model.mixer_names) if name == "attn"]
+    languages = split.table.column("language").to_pylist()
+    if not attention or not set(languages) <= {"lola", "meme"}:
+        return pa.table({"block": pa.array([], pa.int64()), "head": pa.array([], pa.int64()), "role": pa.array([], pa.string()),
+                         "weight": pa.array([], pa.float64()), "weight_sd": pa.array([], pa.float64()), "n": pa.array([], pa.int64())})
+    prompts = split.table.column("prompt").to_pylist()
+    role_index = {role: k for k, role in enumerate(ROLES)}
+    n_head = model.blocks[attention[0]].mixer.n_head
+    weights = np.zeros((len(attention), n_head, len(split), len(ROLES)))  # (blocks, heads, items, roles)
+    inputs: dict[int, torch.Tensor] = {}
+    handles = [model.blocks[b].mixer.register_forward_pre_hook(lambda m, args, b=b: inputs.__setitem__(b, args[0]))
+               for b in attention]
+    was_training = model.training
+    model.eval()
+    try:
+        for indices in _batches_by_length(split, max_tokens):
+            batch = split.batch(indices).to(device)
+            with model_precision(device):
+                model(batch.inputs)
+            for row, i in enumerate(indices):
+                sep = int(split.answer_starts[i]) - 1  # the position predicting the answer
+                roles = [role_index[r] for r in character_roles(prompts[i], languages[i])] + [role_index["sep"]]
+                one_hot = np.eye(len(ROLES))[roles]  # (sep + 1, roles)
+                for k, b in enumerate(attention):
+                    w = model.blocks[b].mixer.attention_weights(inputs[b][row : row + 1, : sep + 1].float())  # (1, H, sep+1, sep+1)
+                    weights[k, :, i] = w[0, :, sep].double().cpu().numpy() @ one_hot  # (H, roles)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    columns: dict[str, list] = {"block": [], "head": [], "role": [], "weight": [], "weight_sd": [], "n": []}
+    for k, b in enumerate(attention):
+        for h in range(n_head):
+            for r, role in enumerate(ROLES):
+                values = weights[k, h, :, r]
+                columns["block"].append(b + 1)
+                columns["head"].append(h)
+                columns["role"].append(role)
+                columns["weight"].append(float(values.mean()))
+                columns["weight_sd"].append(float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+                columns["n"].append(len(values))
+    return pa.table(columns)
+
+
 def probe_items(train: TokenizedSplit, evaluation: Iterable[TokenizedSplit], n: int) -> TokenizedSplit:
     """The first `n` train items whose program is in no evaluation split (train is disjoint
     from test where the dataset says so; memorization's test splits repeat train programs
@@ -196,8 +253,9 @@ def probe_items(train: TokenizedSplit, evaluation: Iterable[TokenizedSplit], n: 
 
 
 def probe_run(model: torch.nn.Module, data_dir: str | os.PathLike, device: torch.device, n_probe: int = 2000,
-              ablation: str = "mean") -> tuple[pa.Table, pa.Table, dict[str, Any]]:
-    """Ablation and probe tables of one trained model on a dataset directory, with timings."""
+              ablation: str = "mean") -> tuple[pa.Table, pa.Table, pa.Table, dict[str, Any]]:
+    """Ablation, probe and attention-role tables of one trained model on a dataset
+    directory, with timings."""
     start = time.perf_counter()
     splits = {name: TokenizedSplit.load(path, name) for name, path in evaluation_splits(data_dir).items()}
     probe_set = probe_items(TokenizedSplit.load(os.path.join(data_dir, "train.parquet"), "train"), splits.values(), n_probe)
@@ -205,6 +263,14 @@ def probe_run(model: torch.nn.Module, data_dir: str | os.PathLike, device: torch
     ablations = ablation_scores(model, splits, device, means, ablation)
     ablation_s = time.perf_counter() - start
     probes = probe_scores(model, probe_set, splits, device)
-    info = {"n_probe": len(probe_set), "ablation": ablation, "ablation_s": ablation_s,
-            "probe_s": time.perf_counter() - start - ablation_s}
-    return ablations, probes, info
+    probe_s = time.perf_counter() - start - ablation_s
+    attention = pa.concat_tables(
+        [_with_split(attention_roles(model, split, device), name) for name, split in splits.items()]
+    )
+    info = {"n_probe": len(probe_set), "ablation": ablation, "ablation_s": ablation_s, "probe_s": probe_s,
+            "attention_s": time.perf_counter() - start - ablation_s - probe_s}
+    return ablations, probes, attention, info
+
+
+def _with_split(table: pa.Table, name: str) -> pa.Table:
+    return table.add_column(0, "split", pa.array([name] * table.num_rows, pa.string()))

@@ -16,11 +16,12 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m thex probe",
-        description="Exact match with each block's mixer or MLP ablated, and linear probes of the answer by depth.",
+        description="Exact match with each block's mixer or MLP ablated, linear probes of the answer by depth, "
+        "and what each attention head attends to.",
     )
     parser.add_argument("--model-dir", type=Path, required=True, help="a training output directory")
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True, help="writes ablations.parquet, probes.parquet, probe.json")
+    parser.add_argument("--out-dir", type=Path, required=True, help="writes ablations.parquet, probes.parquet, attention.parquet, probe.json")
     parser.add_argument("--n-probe", type=int, default=2000, help="train items the means and probes are fit on")
     parser.add_argument("--ablation", choices=ABLATIONS, default="mean")
     parser.add_argument("--device", default="auto")
@@ -31,12 +32,13 @@ def main(argv: list[str]) -> int:
     set_threads(args.threads)
     device = resolve_device(args.device)
     model, _ = load_model(args.model_dir, device)
-    ablations, probes, info = probe_run(model, args.data_dir, device, args.n_probe, args.ablation)
+    ablations, probes, attention, info = probe_run(model, args.data_dir, device, args.n_probe, args.ablation)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    for name, table in (("ablations", ablations), ("probes", probes)):
+    for name, table in (("ablations", ablations), ("probes", probes), ("attention", attention)):
         with atomic_path(args.out_dir / f"{name}.parquet") as tmp:
             pq.write_table(table, tmp, compression="zstd")
     write_json(args.out_dir / "probe.json", {**info, "device": str(device)})  # written last: marks the job complete
     print(f"{args.ablation} ablation of {ablations['block'].to_numpy().max()} blocks in {info['ablation_s']:.1f} s, "
-          f"probes at {probes['depth'].to_numpy().max() + 1} depths in {info['probe_s']:.1f} s ({info['n_probe']} probe items)")
+          f"probes at {probes['depth'].to_numpy().max() + 1} depths in {info['probe_s']:.1f} s ({info['n_probe']} probe items), "
+          f"attention roles of {attention.num_rows} (block, head, role) rows in {info['attention_s']:.1f} s")
     return 0

@@ -23,7 +23,8 @@ _OP_OF_SYMBOL = {symbol: op for op, symbol in LOLA_SYMBOLS.items()}
 _ADDITIVE = ("+", "-")
 _MULTIPLICATIVE = ("*", "/", "%")
 
-_TOKENS = [
+SKIP = r"\s+"  # text between tokens
+TOKENS = [  # (kind, regex): the scanner's table, also read by thex/languages/roles.py
     ("ident", r"[a-z][a-zA-Z]*"),
     ("global", GLOBAL_RE + r"(?![a-z])"),
     ("int", r"[0-9]+"),
@@ -63,7 +64,7 @@ def render(program: Program) -> str:
 
 
 def parse(text: str) -> Program:
-    stream = TokenStream(scan(text, _TOKENS, "LoLa", r"\s+"), "LoLa")
+    stream = TokenStream(scan(text, TOKENS, "LoLa", SKIP), "LoLa")
     statements: list[Assign] = []
     while True:
         token = stream.peek()

@@ -15,7 +15,8 @@ from thex.languages.syntax import GLOBAL_RE, KEYWORDS, Surface, TokenStream, glo
 
 NAME = "meme"
 
-_TOKENS = [
+SKIP = r"[ \t\r]+"  # text between tokens
+TOKENS = [  # (kind, regex): the scanner's table, also read by thex/languages/roles.py
     ("ident", r"[a-z]+(?:_[a-z]+)*(?![a-zA-Z0-9_])"),
     ("global", GLOBAL_RE + r"(?![a-zA-Z0-9_])"),
     ("int", r"[0-9]+"),
@@ -49,7 +50,7 @@ def render(program: Program) -> str:
 
 
 def parse(text: str) -> Program:
-    stream = TokenStream(scan(text, _TOKENS, "MeMe", r"[ \t\r]+"), "MeMe")
+    stream = TokenStream(scan(text, TOKENS, "MeMe", SKIP), "MeMe")
     statements: list[Assign] = []
     while True:
         while stream.peek().kind == "newline":

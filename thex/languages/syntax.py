@@ -29,6 +29,7 @@ class Token:
     text: str
     line: int
     column: int
+    start: int  # character offset in the text
 
     def describe(self) -> str:
         """How an error message names this token."""
@@ -46,13 +47,13 @@ def scan(text: str, table: list[tuple[str, str]], language: str, skip: str) -> l
             raise ParseError(f"unexpected character {text[pos]!r}", line, pos - line_start + 1, language)
         kind = match.lastgroup
         if kind != "skip":
-            tokens.append(Token(kind, match.group(), line, pos - line_start + 1))
+            tokens.append(Token(kind, match.group(), line, pos - line_start + 1, pos))
         newlines = match.group().count("\n")
         if newlines:
             line += newlines
             line_start = match.start() + match.group().rindex("\n") + 1
         pos = match.end()
-    tokens.append(Token("end", "", line, pos - line_start + 1))
+    tokens.append(Token("end", "", line, pos - line_start + 1, pos))
     return tokens
 
 

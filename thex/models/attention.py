@@ -6,6 +6,8 @@ CUDA, a flash-style kernel on CPU); the causal mask is its `is_causal` flag.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -33,6 +35,17 @@ class CausalSelfAttention(nn.Module):
         )  # (B, H, L, head_dim)
         y = y.transpose(1, 2).reshape(B, L, d)  # heads side by side again
         return self.out_proj(y)
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, L, d), the mixer's input -> (B, H, L, L): row t is how head h weighs
+        positions 0..t; the weights `forward` uses, computed explicitly (for the probes)."""
+        B, L, d = x.shape
+        H = self.n_head
+        q, k, _ = self.qkv(x).split(d, dim=2)
+        q, k = (t.view(B, L, H, d // H).transpose(1, 2) for t in (q, k))  # (B, H, L, head_dim)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d // H)  # (B, H, L, L)
+        causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
+        return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
 
     @staticmethod
     def forward_flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
