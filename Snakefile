@@ -36,6 +36,7 @@ if not WORKFLOW_CONFIG.regenerate:
     include: "workflow/rules/data.smk"
     include: "workflow/rules/train.smk"
     include: "workflow/rules/evaluate.smk"
+    include: "workflow/rules/probe.smk"
     include: "workflow/rules/collect.smk"
 
 

@@ -193,3 +193,55 @@ def test_attention_weights_are_the_ones_the_mixer_uses_and_roles_sum_to_one(data
     assert np.allclose(table.groupby(["block", "head"]).weight.sum(), 1.0)
     assert (table.n == 120).all()
     assert attention_roles(tiny_model("hyena"), TokenizedSplit.load(data_dir / "test.parquet"), CPU).num_rows == 0
+
+
+# --- the probe tables (thex/aggregate.py) --------------------------------------------------
+
+def _identity(frame, seed):
+    return frame.assign(experiment="globals", condition="with_globals", split="test", d_model=32, pos_emb="auto",
+                        model="gpt2", arch="gpt2", lr=0.01, seed=seed)  # fmt: skip
+
+
+def test_ablation_table_pairs_each_seed_with_its_own_intact_model():
+    import pandas as pd
+    from scipy import stats as scipy_stats
+
+    from thex.aggregate import ablation_table
+
+    intact = {0: [1, 1, 0], 1: [1, 0, 0]}
+    ablated = {0: [0, 1, 0], 1: [0, 0, 0]}
+    rows = []
+    for seed in (0, 1):
+        for i in range(3):
+            rows.append({"id": i, "block": 0, "component": "none", "exact_match": intact[seed][i]})
+            rows.append({"id": i, "block": 1, "component": "mixer", "exact_match": ablated[seed][i]})
+    ablations = pd.concat([_identity(pd.DataFrame([r for r in rows[s * 6 : s * 6 + 6]]), s) for s in (0, 1)])
+    evaluations = _identity(pd.DataFrame({"id": [0, 1, 2], "majority_correct": [True, False, False]}), 0)
+    (row,) = ablation_table(ablations, evaluations).to_dict("records")
+    assert (row["em_intact"], row["em_ablated"], row["drop"]) == (pytest.approx(0.5), pytest.approx(1 / 6), pytest.approx(1 / 3))
+    # by hand: per (seed, item) drops [[1,0,0],[1,0,0]]: the seeds agree, so only the items vary
+    half = scipy_stats.t.ppf(0.975, 2) * (np.var([1, 0, 0], ddof=1) / 3) ** 0.5
+    assert row["drop_ci_low"] == pytest.approx(max(-1, 1 / 3 - half)) and row["drop_ci_high"] == pytest.approx(min(1, 1 / 3 + half))
+    assert row["majority_baseline"] == pytest.approx(1 / 3) and (row["n_seeds"], row["n_items"]) == (2, 3)
+    assert ablation_table(ablations.iloc[0:0], evaluations).empty
+
+
+def test_probe_and_attention_tables():
+    import pandas as pd
+
+    from thex.aggregate import attention_table, probe_table
+
+    probes = pd.concat([_identity(pd.DataFrame({"id": [0, 1, 2, 3], "depth": 1, "label": [5, 5, 6, 7],
+                                                "correct": correct, "majority_correct": [True, True, False, False]}), seed)
+                        for seed, correct in ((0, [1, 1, 1, 0]), (1, [1, 0, 1, 0]))])  # fmt: skip
+    (row,) = probe_table(probes).to_dict("records")
+    assert row["accuracy"] == pytest.approx(5 / 8) and row["majority_baseline"] == pytest.approx(0.5)
+    assert row["ci_low"] < 5 / 8 < row["ci_high"] and row["above_baseline"] is False
+    heads = pd.DataFrame({"block": 1, "head": [0, 1, 0, 1], "role": ["global", "global", "literal", "literal"],
+                          "weight": [0.6, 0.2, 0.4, 0.8], "weight_sd": 0.1, "n": 10})  # fmt: skip
+    other = heads.assign(weight=[0.3, 0.3, 0.7, 0.7])
+    table = attention_table(pd.concat([_identity(heads, 0), _identity(other, 1)])).set_index("role")
+    assert table.loc["global", "weight"] == pytest.approx((0.4 + 0.3) / 2)  # mean over heads, then seeds
+    assert table.loc["global", "top_head_weight"] == pytest.approx((0.6 + 0.3) / 2)  # each seed's most focused head
+    assert table.loc["literal", "weight"] + table.loc["global", "weight"] == pytest.approx(1.0)
+    assert table.loc["global", "weight_ci_low"] < 0.35 < table.loc["global", "weight_ci_high"]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -99,6 +100,15 @@ def test_tiny_run_writes_tables_figures_report_and_logs(tiny_run):
     assert "not as ground truth" in (tables / "headline.md").read_text()
     slices = pd.read_csv(tables / "slice_n_statements.csv")
     assert set(slices[slices.experiment == "length"].n_statements) == {1, 2, 3, 4}
+    # The probe stage ran on every reported run: 2 blocks x 2 components per model and split,
+    # 3 depths, and attention roles only for models with attention blocks
+    ablations = pd.read_csv(tables / "ablations.csv")
+    assert len(ablations) == 4 * len(experiments) and set(ablations.component) == {"mixer", "mlp"}
+    probes = pd.read_csv(tables / "probes.csv")
+    assert len(probes) == 3 * len(experiments) and set(probes.depth) == {0, 1, 2}
+    roles = pd.read_csv(tables / "attention_roles.csv")
+    assert set(roles.model) == {"gpt2", "thex-2", "thex-1/pos-none", "thex-2/pos-none", "thex-1"}
+    assert np.allclose(roles.groupby(["experiment", "condition", "split", "d_model", "model", "block"]).weight.sum(), 1.0)
     report = (tiny_run / "report.html").read_text(errors="replace")
     assert len(report) > 10_000 and "em_by_architecture" in report
     logs = tiny_run / "results" / "logs"  # beside the results of their config
@@ -106,7 +116,7 @@ def test_tiny_run_writes_tables_figures_report_and_logs(tiny_run):
     # memorization 4, length 3 archs x (2 rates x seed 0 + seed 1), multilang 4, placement 4
     assert len(train_logs) == 4 + 3 * 3 + 4 + 4
     assert any(re.fullmatch(r"length/base/thex-2/d16-pos_auto/lr0\.0(03|1)/seed1\.log", log) for log in train_logs)
-    for rule in ("generate", "evaluate", "select_lr"):
+    for rule in ("generate", "evaluate", "select_lr", "probe"):
         assert any((logs / rule).rglob("*.log"))
     for name in ("collect.log", "tables.log", "plots.log"):
         assert (logs / name).exists()

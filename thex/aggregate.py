@@ -36,19 +36,25 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from scipy import stats as scipy_stats
 
 import thex
 from thex.datasets import DatasetError, read_metadata
 from thex.experiments import Headline, parse_run_path
 from thex.io import atomic_path, write_json, write_text
-from thex.stats import LEVEL, em_interval, holm, outcome_matrix, paired_difference
+from thex.stats import LEVEL, em_interval, holm, outcome_matrix, paired_difference, within_model_difference
 
 CELL = ["experiment", "condition", "arch", "d_model", "pos_emb"]
 IDENTITY = [*CELL, "lr", "seed"]
-SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet", "selection.parquet", "baselines.parquet", "datasets.json")
+REQUIRED_SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet", "selection.parquet", "baselines.parquet", "datasets.json")
+# The probe stage's per-item results (thex/probes.py): empty when the stage was off, and
+# absent from summaries collected before it existed (whose probe tables are then empty).
+PROBE_FILES = ("ablations.parquet", "probes.parquet", "attention.parquet")
+SUMMARY_FILES = REQUIRED_SUMMARY_FILES + PROBE_FILES
 # The slice columns that get their own table (operators is exploded into one row per operator).
 SLICES = ("n_statements", "hops", "operators", "language", "n_globals", "depth")
-TABLE_NAMES = ["experiments", "headline", "orderings", "comparisons", "learning_curves", "tuning", "takeoff"] + [f"slice_{column}" for column in SLICES]
+TABLE_NAMES = ["experiments", "headline", "orderings", "comparisons", "learning_curves", "tuning", "takeoff",
+               "ablations", "probes", "attention_roles"] + [f"slice_{column}" for column in SLICES]
 # The pseudo-architecture that always prints the training split's commonest answer.
 MAJORITY = "majority"
 
@@ -84,12 +90,15 @@ def collect(
     out_dir: str | os.PathLike,
     tuning_dirs: Iterable[str | os.PathLike] = (),
     selections: Iterable[str | os.PathLike] = (),
+    probes: bool = False,
 ) -> None:
     """Gather reported run directories (each with eval.parquet, eval.json, metrics.parquet),
     the learning curves of the other tuning runs and each cell's learning-rate choice
     (selected_lr.json) into a summary directory; `data_dirs` maps "experiment/condition"
-    of every run to its dataset directory (the one it trained and was evaluated on)."""
+    of every run to its dataset directory (the one it trained and was evaluated on). With
+    `probes`, each reported run's probes/ folder (python -m thex probe) too."""
     evaluations, runs, curves = [], [], []
+    probe_frames: dict[str, list[pd.DataFrame]] = {name: [] for name in PROBE_FILES}
     for run_dir in map(Path, tuning_dirs):
         curves.append(_with_identity(_metrics(run_dir), parse_run_path(str(run_dir))).assign(reported=False))
     for run_dir in map(Path, run_dirs):
@@ -98,6 +107,8 @@ def collect(
         evaluation = pq.read_table(run_dir / "eval.parquet").to_pandas()
         evaluations.append(_with_identity(evaluation, identity))
         curves.append(_with_identity(_metrics(run_dir), identity).assign(reported=True))
+        for name in PROBE_FILES if probes else ():
+            probe_frames[name].append(_with_identity(pq.read_table(run_dir / "probes" / name).to_pandas(), identity))
         for split, stats in summary["splits"].items():
             runs.append(
                 {
@@ -151,6 +162,8 @@ def collect(
     _write_parquet(pd.concat(curves, ignore_index=True), out_dir / "curves.parquet")
     _write_parquet(selection_frame([json.loads(Path(p).read_text()) for p in selections], runs_frame), out_dir / "selection.parquet")
     _write_parquet(pd.DataFrame(baselines), out_dir / "baselines.parquet")
+    for name, frames in probe_frames.items():
+        _write_parquet(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=IDENTITY), out_dir / name)
     write_json(out_dir / "datasets.json", {"package_version": thex.__version__, "datasets": datasets})
 
 
@@ -198,16 +211,20 @@ def load_summary(summary_dir: str | os.PathLike) -> dict[str, Any]:
     embedding where that is not the default ("gpt2/pos-none"), which is what comparisons
     and figures tell apart within one width."""
     summary_dir = Path(summary_dir)
-    missing = [name for name in SUMMARY_FILES if not (summary_dir / name).exists()]
+    missing = [name for name in REQUIRED_SUMMARY_FILES if not (summary_dir / name).exists()]
     if missing:
         raise DatasetError(f"{summary_dir}: not a results summary (missing {', '.join(missing)})")
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {name.split(".")[0]: pd.DataFrame(columns=IDENTITY) for name in PROBE_FILES}
     for name in SUMMARY_FILES:
+        if name in PROBE_FILES and not (summary_dir / name).exists():
+            continue  # collected before the probe stage
         if name.endswith(".parquet"):
             try:
                 out[name.split(".")[0]] = pd.read_parquet(summary_dir / name)
             except (OSError, ValueError) as err:  # pyarrow's errors for a truncated or foreign file
                 raise DatasetError(f"{summary_dir / name}: not a readable Parquet file ({str(err).splitlines()[0]}); collect the runs again") from None
+    for name in ("ablations", "probes", "attention"):
+        out[name] = out[name].assign(model=model_labels(out[name])) if len(out[name]) else out[name].assign(model=pd.Series(dtype=str))
     for name in ("evaluations", "runs", "curves"):
         absent = [c for c in IDENTITY if c not in out[name]]
         if absent:
@@ -231,8 +248,9 @@ def merge_summaries(summary_dirs: Iterable[str | os.PathLike], out_dir: str | os
     if len(parts) < 2:
         raise DatasetError("merge-summaries: give two summaries or more")
     merged: dict[str, pd.DataFrame] = {}
-    for name in ("evaluations", "runs", "curves", "selection"):
-        merged[name] = pd.concat([p[name].drop(columns=["model"], errors="ignore") for p in parts], ignore_index=True)
+    for name in ("evaluations", "runs", "curves", "selection", "ablations", "probes", "attention"):
+        frames = [p[name].drop(columns=["model"], errors="ignore") for p in parts if len(p[name])]
+        merged[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=IDENTITY)
     twice = merged["selection"][merged["selection"].duplicated([*CELL, "lr"], keep=False)]
     if len(twice):
         raise DatasetError(f"merge-summaries: cell {'/'.join(map(str, twice.iloc[0][CELL]))} is in more than one summary")
@@ -437,6 +455,79 @@ def takeoff_table(progress: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*CELL, "lr", "runs", "took_off", "takeoff_rate", "valid_baseline", "final_valid_em_by_seed"])
 
 
+# ---------------------------------------------------------------------------------------
+# Probes (thex/probes.py): what the models compute inside
+
+PROBE_ROW = ["experiment", "condition", "split", "d_model", "pos_emb", "model"]
+
+
+def _matrix(frame: pd.DataFrame, value: str) -> np.ndarray:
+    """(seeds, items) of `value`, items in id order (every seed scored every item)."""
+    return outcome_matrix(frame.rename(columns={value: "exact_match"}) if value != "exact_match" else frame)
+
+
+def ablation_table(ablations: pd.DataFrame, evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Per model and split, each block's mixer and MLP (blocks from 1): exact match intact
+    and ablated, the drop (intact - ablated, paired within each seed and item) with its 95%
+    CI, and the majority baseline on the same items."""
+    columns = PROBE_ROW + ["block", "component", "n_seeds", "n_items", "em_intact", "em_ablated", "drop", "drop_ci_low",
+                           "drop_ci_high", "majority_baseline"]  # fmt: skip
+    if ablations.empty:
+        return pd.DataFrame(columns=columns)
+    majority = evaluations.drop_duplicates(["experiment", "condition", "split", "id"]).set_index(
+        ["experiment", "condition", "split", "id"])["majority_correct"]
+    rows = []
+    for key, group in ablations.groupby(PROBE_ROW, sort=True):
+        intact = _matrix(group[group.component == "none"], "exact_match")
+        items = group[group.component == "none"].drop_duplicates("id")
+        baseline = float(majority.reindex(pd.MultiIndex.from_arrays(
+            [items.experiment, items.condition, items.split, items.id])).mean())  # fmt: skip
+        for (block, component), part in group[group.component != "none"].groupby(["block", "component"], sort=True):
+            ablated = _matrix(part, "exact_match")
+            drop = within_model_difference(intact, ablated)
+            rows.append([*key, block, component, intact.shape[0], intact.shape[1], float(intact.mean()), float(ablated.mean()),
+                         drop.difference, drop.ci_low, drop.ci_high, baseline])  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def probe_table(probes: pd.DataFrame) -> pd.DataFrame:
+    """Per model, split and depth (0: after the embedding, k: after block k): the linear
+    probe's accuracy on the answer's first token with its 95% CI, and the accuracy of
+    always guessing the probe set's commonest first token."""
+    columns = PROBE_ROW + ["depth", "n_seeds", "n_items", "accuracy", "ci_low", "ci_high", "majority_baseline", "above_baseline"]
+    if probes.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for key, group in probes.groupby([*PROBE_ROW, "depth"], sort=True):
+        matrix = _matrix(group, "correct")
+        mean, low, high = em_interval(matrix)
+        baseline = float(_matrix(group, "majority_correct").mean())
+        rows.append([*key, matrix.shape[0], matrix.shape[1], mean, low, high, baseline, bool(low > baseline)])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def attention_table(attention: pd.DataFrame) -> pd.DataFrame:
+    """Per model, split, attention block and role: the weight the answer-predicting
+    position gives the role, averaged over the block's heads (`weight`) and for the head
+    that gives it most (`top_head_weight`; heads are not matched across seeds, so each
+    seed's top head), mean over seeds with a t interval over seeds (none with one seed)."""
+    columns = PROBE_ROW + ["block", "role", "n_seeds", "weight", "weight_ci_low", "weight_ci_high", "top_head_weight"]
+    if attention.empty:
+        return pd.DataFrame(columns=columns)
+    per_seed = attention.groupby([*PROBE_ROW, "block", "role", "seed"], sort=True).weight.agg(["mean", "max"]).reset_index()
+    rows = []
+    for key, group in per_seed.groupby([*PROBE_ROW, "block", "role"], sort=True):
+        n = len(group)
+        mean = float(group["mean"].mean())
+        if n > 1:
+            half = float(scipy_stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * float(group["mean"].std(ddof=1)) / n**0.5
+            low, high = max(0.0, mean - half), min(1.0, mean + half)
+        else:
+            low = high = np.nan
+        rows.append([*key, n, mean, low, high, float(group["max"].mean())])
+    return pd.DataFrame(rows, columns=columns)
+
+
 def _arch_order(archs: Iterable[str]) -> list[str]:
     """gpt2, hyena, the THEX variants by block, any other mixer list; the majority last;
     a variant (gpt2/pos-none) after its architecture."""
@@ -595,6 +686,15 @@ TABLE_NOTES: dict[str, tuple[str, str]] = {
     "tuning": ("Learning-rate selection on the validation split", "valid_exact_match: final validation exact match, mean over "
                "the tuning seeds; the selected rate is the best (ties: the smaller). runs / took_off: runs of that rate, "
                f"and those that ended at least {TAKEOFF_MARGIN} above the valid majority baseline."),
+    "ablations": ("Block ablations: exact match with one block's mixer or MLP replaced by its mean (95% CI of the drop)",
+                  "drop = intact - ablated, paired within each seed and item (the same model on both sides); blocks "
+                  "numbered from 1; empty when the probe stage did not run."),
+    "probes": ("Linear probes: the answer's first token decoded from the residual stream at each depth (95% CI)",
+               "depth 0: after the embedding, k: after block k; logistic regression fit on train items, scored on test; "
+               "majority_baseline: always the probe set's commonest first token."),
+    "attention_roles": ("Attention roles: where the answer-predicting position looks, per attention block",
+                        "weight: share of attention on each role of the program (mean over heads, then seeds; 95% CI over "
+                        "seeds); top_head_weight: the head that gives the role most, per seed."),
     "takeoff": ("Take-off: runs that left the majority baseline", f"A run took off when its final validation exact match is "
                 f"at least {TAKEOFF_MARGIN} above the valid split's majority baseline; runs at each cell's selected rate."),
 }  # fmt: skip
@@ -615,6 +715,9 @@ def write_tables(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, hea
         "learning_curves": learning_curve_table(summary["curves"], summary["baselines"]),
         "tuning": tuning_table(selection, progress),
         "takeoff": takeoff_table(progress),
+        "ablations": ablation_table(summary["ablations"], evaluations),
+        "probes": probe_table(summary["probes"]),
+        "attention_roles": attention_table(summary["attention"]),
     }
     notes = dict(TABLE_NOTES)
     notes["headline"] = ("Headline comparison with the paper", headline_note(headline) + " " + orderings_sentence(orderings))

@@ -150,6 +150,16 @@ class ExperimentConfig:
 
 
 @dataclass(frozen=True)
+class Probes:
+    """The probe stage (thex/probes.py): ablations, linear probes and attention roles of
+    every reported run."""
+
+    enabled: bool = True
+    n_probe: Annotated[int, Schema({"minimum": 2})] = 2000  # train items the ablation means and the probes are fit on
+    ablation: Literal["mean", "zero"] = "mean"  # an ablated output replaced by its mean over those items, or by 0
+
+
+@dataclass(frozen=True)
 class WorkflowConfig:
     """The workflow config (config/*.yaml): experiments, architectures, seeds, and how jobs run."""
 
@@ -174,6 +184,7 @@ class WorkflowConfig:
     summary_dir: str = ""  # where the collected results are (default: {results}/summary)
     regenerate: bool = False  # tables/figures/report from summary_dir only; no data, training
     headline: Mapping[str, Headline] = field(default_factory=dict)
+    probes: Probes = field(default_factory=Probes)
     experiments: Annotated[Mapping[str, ExperimentConfig], Named] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -30,14 +30,18 @@ import pandas as pd  # noqa: E402
 from thex.aggregate import (  # noqa: E402
     _arch_order,
     _explode_operators,
+    ablation_table,
+    attention_table,
     em_stats,
     learning_curve_table,
     load_summary,
     model_labels,
     orderings_table,
+    probe_table,
     run_progress,
     tuning_table,
 )
+from thex.languages.roles import ROLES  # noqa: E402
 from thex.experiments import Headline  # noqa: E402
 from thex.io import atomic_path  # noqa: E402
 from thex.models.architecture import thex_blocks  # noqa: E402
@@ -424,6 +428,84 @@ def fig_lr_tuning(summary: dict[str, Any]) -> plt.Figure:
     return fig
 
 
+def _probe_labels(table: pd.DataFrame) -> pd.Series:
+    """A probe table's model label, with its width where the table has several."""
+    if table["d_model"].nunique() < 2:
+        return table["model"].astype(str)
+    return table["model"].astype(str) + " d" + table["d_model"].astype(str)
+
+
+def fig_ablations(summary: dict[str, Any]) -> plt.Figure:
+    """Drop in exact match when one block's mixer or MLP is mean-ablated (the ablations
+    table, mean over evaluation splits): one heatmap per (experiment, condition), a row per
+    model, a column per block and component."""
+    table = ablation_table(summary["ablations"], summary["evaluations"])
+    fig, panels = _condition_panels(table, "no probe results in these results (the probe stage did not run)")
+    for ax, frame in panels:
+        frame = frame.assign(label=_probe_labels(frame), column=frame["block"].astype(str) + " " + frame["component"])
+        grid = frame.pivot_table(index="label", columns="column", values="drop", aggfunc="mean")
+        grid = grid.reindex(index=[m for m in _arch_order(grid.index)],
+                            columns=sorted(grid.columns, key=lambda c: (int(c.split()[0]), c)))  # fmt: skip
+        image = ax.imshow(grid.to_numpy(), cmap="Reds", vmin=0, vmax=max(0.05, float(np.nanmax(grid.to_numpy()))), aspect="auto")
+        ax.set_yticks(range(len(grid.index)), grid.index, fontsize=8)
+        ax.set_xticks(range(len(grid.columns)), [c.replace(" ", "\n") for c in grid.columns], fontsize=7)
+        for (i, j), value in np.ndenumerate(grid.to_numpy()):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_xlabel("block, component ablated")
+        fig.colorbar(image, ax=ax, label="exact-match drop", shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_probes(summary: dict[str, Any]) -> plt.Figure:
+    """Linear-probe accuracy on the answer's first token against depth (the probes table,
+    mean over evaluation splits; 95% CI of the first split): one panel per (experiment,
+    condition), one line per model, the commonest-first-token baseline dashed."""
+    table = probe_table(summary["probes"])
+    fig, panels = _condition_panels(table, "no probe results in these results (the probe stage did not run)")
+    for ax, frame in panels:
+        frame = frame.assign(label=_probe_labels(frame))
+        for label in _arch_order(frame["label"]):
+            line = frame[frame["label"] == label].groupby("depth")[["accuracy", "ci_low", "ci_high"]].mean().reset_index()
+            ax.errorbar(line["depth"], line["accuracy"], yerr=[line["accuracy"] - line["ci_low"], line["ci_high"] - line["accuracy"]],
+                        color=arch_color(label.split(" ")[0]), marker=".", capsize=2, label=label)  # fmt: skip
+        ax.axhline(float(frame["majority_baseline"].mean()), label="commonest first token", **BASELINE_STYLE)
+        ax.set_xlabel("depth (0: embedding, k: after block k)")
+        ax.set_ylabel("probe accuracy")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    _figure_legend(fig, fig.axes, ncol=8, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
+ROLE_COLORS = dict(zip(ROLES, plt.get_cmap("tab10").colors))
+
+
+def fig_attention_roles(summary: dict[str, Any]) -> plt.Figure:
+    """Where each attention block looks from the answer-predicting position (the
+    attention_roles table, mean over heads, seeds and evaluation splits): one panel per
+    (experiment, condition), a stacked bar per (model, attention block)."""
+    table = attention_table(summary["attention"])
+    fig, panels = _condition_panels(table, "no attention blocks probed in these results")
+    for ax, frame in panels:
+        frame = frame.assign(label=_probe_labels(frame))
+        shares = frame.pivot_table(index=["label", "block"], columns="role", values="weight", aggfunc="mean").reindex(columns=list(ROLES))
+        order = sorted(shares.index, key=lambda k: (_arch_order(frame["label"]).index(k[0]), k[1]))
+        shares = shares.reindex(order).fillna(0.0)
+        left = np.zeros(len(shares))
+        for role in ROLES:
+            ax.barh(range(len(shares)), shares[role], left=left, color=ROLE_COLORS[role], label=role)
+            left += shares[role].to_numpy()
+        ax.set_yticks(range(len(shares)), [f"{label} b{block}" for label, block in shares.index], fontsize=8)
+        ax.set_ylim(len(shares) - 0.5, -0.5)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("attention from the answer position")
+    _figure_legend(fig, fig.axes, ncol=8, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
 @dataclass(frozen=True)
 class Figure:
     """One figure: its title, how it is drawn from the summary, and whether the title goes
@@ -448,6 +530,9 @@ FIGURES: dict[str, Figure] = {
     "cost": Figure("Cost: exact match vs training FLOPs, and throughput", fig_cost),
     "claims_by_width": Figure("The paper's claims: paired difference (95% CI) against model width", fig_claims_by_width),
     "lr_tuning": Figure("Learning-rate selection: validation exact match against learning rate", fig_lr_tuning, titled=False),
+    "ablations": Figure("Block ablations: exact-match drop with one block's mixer or MLP mean-ablated", fig_ablations),
+    "probes": Figure("Linear probes: the answer's first token decoded at each depth", fig_probes, titled=False),
+    "attention_roles": Figure("Attention roles: where attention blocks look from the answer position", fig_attention_roles, titled=False),
 }
 
 

@@ -111,6 +111,18 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> Difference:
     return _t_interval(difference, parts, (-1.0, 1.0))
 
 
+def within_model_difference(a: np.ndarray, b: np.ndarray) -> Difference:
+    """Mean of a minus mean of b where row s of both comes from the same model (seed s),
+    e.g. a model intact and with a block ablated: the difference per (seed, item), with the
+    t interval of its mean over seeds and items (as em_interval's)."""
+    if a.shape != b.shape:
+        raise ValueError(f"a within-model difference needs the same seeds and items on both sides, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        return Difference(np.nan, np.nan, np.nan, np.nan)
+    d = a - b
+    return _t_interval(float(d.mean()), [_seed_part(d), _item_part(d.mean(axis=0))], (-1.0, 1.0))
+
+
 def holm(p_values) -> np.ndarray:
     """Holm's step-down adjustment of a family of p-values (NaN stays NaN, and is not
     counted in the family)."""

@@ -7,7 +7,7 @@ localrules:
 
 rule tables:
     input:
-        summary=expand(f"{SUMMARY}/{{file}}", file=SUMMARY_FILES),
+        summary=SUMMARY_OUT,
         code=stage_code("tables"),
     output:
         [

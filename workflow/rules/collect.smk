@@ -14,6 +14,11 @@ rule collect:
         summaries=lambda w: [f"{run}/eval.json" for run in reported_runs()],
         curves=lambda w: [f"{run}/metrics.parquet" for run in reported_runs()],
         tuning=lambda w: [f"{run}/metrics.parquet" for run in unreported_tuning_runs()],
+        probes=lambda w: (
+            [f"{run}/probes/probe.json" for run in reported_runs()]
+            if WORKFLOW_CONFIG.probes.enabled
+            else []
+        ),
         selections=lambda w: [
             f"{cell_dir(cell)}/selected_lr.json" for cell in WORKFLOW_CONFIG.cells()
         ],
@@ -29,8 +34,9 @@ rule collect:
         thex=THEX_COMMAND,
         runs=lambda w, input: [parent(path) for path in input.evaluations],
         tuning=lambda w, input: [parent(path) for path in input.tuning],
+        probes="--probes" if WORKFLOW_CONFIG.probes.enabled else "",
         data=[f"{e}/{c}={data_dir(e, c)}" for e, c in conditions()],
         out_dir=lambda w, output: parent(output[0]),
     shell:
-        "{params.thex} collect --runs {params.runs} --tuning-runs {params.tuning} --selections {input.selections}"
+        "{params.thex} collect --runs {params.runs} --tuning-runs {params.tuning} --selections {input.selections} {params.probes}"
         " --data {params.data} --out-dir {params.out_dir} > {log} 2>&1"

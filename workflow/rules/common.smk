@@ -8,7 +8,7 @@ from pathlib import Path
 from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from thex.aggregate import SUMMARY_FILES, TABLE_NAMES
+from thex.aggregate import PROBE_FILES, SUMMARY_FILES, TABLE_NAMES
 from thex.codedeps import stage_files
 from thex.config import ConfigError, to_dict
 from thex.experiments import Cell, WorkflowConfig, lr_name, scale_name
@@ -39,8 +39,17 @@ FIGURES_OUT = expand(
 # Targets of `all` and `figures` too: Snakemake does not rebuild a deleted intermediate
 # file while the files made from it exist, so a deleted summary file would leave the old
 # tables and figures looking current. As a target it is rebuilt (or, when regenerating
-# from a committed summary, named as missing).
-SUMMARY_OUT = expand(f"{SUMMARY}/{{file}}", file=SUMMARY_FILES)
+# from a committed summary, named as missing). A summary collected before the probe stage
+# has no probe files; regenerating from one, its probe tables come out empty.
+SUMMARY_OUT = [
+    f"{SUMMARY}/{file}"
+    for file in SUMMARY_FILES
+    if not (
+        WORKFLOW_CONFIG.regenerate
+        and file in PROBE_FILES
+        and not os.path.exists(f"{SUMMARY}/{file}")
+    )
+]
 # Every rule runs the package from this repository's source tree, with the Python that
 # runs Snakemake (a venv, or an offline install: README "GPU machine without internet"),
 # or under --use-conda with the rule's environment (workflow/envs/thex.yaml). Both reach

@@ -7,7 +7,7 @@ localrules:
 
 rule plots:
     input:
-        summary=expand(f"{SUMMARY}/{{file}}", file=SUMMARY_FILES),
+        summary=SUMMARY_OUT,
         code=stage_code("plots"),
     output:
         [
