@@ -109,7 +109,7 @@ def test_tiny_config_through_the_slurm_profile(cluster, tmp_path):
     print(f"SLURM run: {elapsed:.0f} s")
 
     jobs = _sacct(cluster, since)
-    assert sorted(jobs.rule) == ["rule_evaluate"] * 2 + ["rule_generate_length_base"] + ["rule_train"] * 4
+    assert sorted(jobs.rule) == ["rule_evaluate"] * 2 + ["rule_generate_length_base"] + ["rule_probe"] * 2 + ["rule_train"] * 4
     assert set(jobs.state) == {"COMPLETED"}, jobs
     assert set(jobs.cpus) == {"1"}  # threads: 1 in the config
     assert set(jobs[jobs.rule == "rule_train"].mem) == {"2000M"}  # mem_mb: 2000 (the config's default)

@@ -464,6 +464,8 @@ def fig_probes(summary: dict[str, Any]) -> plt.Figure:
     condition), one line per model, the commonest-first-token baseline dashed."""
     table = probe_table(summary["probes"])
     fig, panels = _condition_panels(table, "no probe results in these results (the probe stage did not run)")
+    if not panels:
+        return fig
     for ax, frame in panels:
         frame = frame.assign(label=_probe_labels(frame))
         for label in _arch_order(frame["label"]):
@@ -488,6 +490,8 @@ def fig_attention_roles(summary: dict[str, Any]) -> plt.Figure:
     (experiment, condition), a stacked bar per (model, attention block)."""
     table = attention_table(summary["attention"])
     fig, panels = _condition_panels(table, "no attention blocks probed in these results")
+    if not panels:
+        return fig
     for ax, frame in panels:
         frame = frame.assign(label=_probe_labels(frame))
         shares = frame.pivot_table(index=["label", "block"], columns="role", values="weight", aggfunc="mean").reindex(columns=list(ROLES))
