@@ -435,14 +435,22 @@ def _probe_labels(table: pd.DataFrame) -> pd.Series:
     return table["model"].astype(str) + " d" + table["d_model"].astype(str)
 
 
+def _probe_panels(table: pd.DataFrame, missing: str) -> tuple[plt.Figure, list[tuple[Any, pd.DataFrame]]]:
+    """_condition_panels of a probe table, each panel's rows with their model `label`."""
+    fig, panels = _condition_panels(table, missing)
+    return fig, [(ax, frame.assign(label=_probe_labels(frame))) for ax, frame in panels]
+
+
+NO_PROBES = "no probe results in these results (the probe stage did not run)"
+
+
 def fig_ablations(summary: dict[str, Any]) -> plt.Figure:
     """Drop in exact match when one block's mixer or MLP is mean-ablated (the ablations
     table, mean over evaluation splits): one heatmap per (experiment, condition), a row per
     model, a column per block and component."""
-    table = ablation_table(summary["ablations"], summary["evaluations"])
-    fig, panels = _condition_panels(table, "no probe results in these results (the probe stage did not run)")
+    fig, panels = _probe_panels(ablation_table(summary["ablations"], summary["evaluations"]), NO_PROBES)
     for ax, frame in panels:
-        frame = frame.assign(label=_probe_labels(frame), column=frame["block"].astype(str) + " " + frame["component"])
+        frame = frame.assign(column=frame["block"].astype(str) + " " + frame["component"])
         grid = frame.pivot_table(index="label", columns="column", values="drop", aggfunc="mean")
         grid = grid.reindex(index=[m for m in _arch_order(grid.index)],
                             columns=sorted(grid.columns, key=lambda c: (int(c.split()[0]), c)))  # fmt: skip
@@ -459,15 +467,13 @@ def fig_ablations(summary: dict[str, Any]) -> plt.Figure:
 
 
 def fig_probes(summary: dict[str, Any]) -> plt.Figure:
-    """Linear-probe accuracy on the answer's first token against depth (the probes table,
-    mean over evaluation splits; 95% CI of the first split): one panel per (experiment,
+    """Linear-probe accuracy on the answer's first token against depth (the probes table;
+    accuracy and 95% CI bounds averaged over evaluation splits): one panel per (experiment,
     condition), one line per model, the commonest-first-token baseline dashed."""
-    table = probe_table(summary["probes"])
-    fig, panels = _condition_panels(table, "no probe results in these results (the probe stage did not run)")
+    fig, panels = _probe_panels(probe_table(summary["probes"]), NO_PROBES)
     if not panels:
         return fig
     for ax, frame in panels:
-        frame = frame.assign(label=_probe_labels(frame))
         for label in _arch_order(frame["label"]):
             line = frame[frame["label"] == label].groupby("depth")[["accuracy", "ci_low", "ci_high"]].mean().reset_index()
             ax.errorbar(line["depth"], line["accuracy"], yerr=[line["accuracy"] - line["ci_low"], line["ci_high"] - line["accuracy"]],
@@ -488,12 +494,10 @@ def fig_attention_roles(summary: dict[str, Any]) -> plt.Figure:
     """Where each attention block looks from the answer-predicting position (the
     attention_roles table, mean over heads, seeds and evaluation splits): one panel per
     (experiment, condition), a stacked bar per (model, attention block)."""
-    table = attention_table(summary["attention"])
-    fig, panels = _condition_panels(table, "no attention blocks probed in these results")
+    fig, panels = _probe_panels(attention_table(summary["attention"]), "no attention blocks probed in these results")
     if not panels:
         return fig
     for ax, frame in panels:
-        frame = frame.assign(label=_probe_labels(frame))
         shares = frame.pivot_table(index=["label", "block"], columns="role", values="weight", aggfunc="mean").reindex(columns=list(ROLES))
         order = sorted(shares.index, key=lambda k: (_arch_order(frame["label"]).index(k[0]), k[1]))
         shares = shares.reindex(order).fillna(0.0)
