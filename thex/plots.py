@@ -455,6 +455,7 @@ def fig_ablations(summary: dict[str, Any]) -> plt.Figure:
         grid = grid.reindex(index=[m for m in _arch_order(grid.index)],
                             columns=sorted(grid.columns, key=lambda c: (int(c.split()[0]), c)))  # fmt: skip
         image = ax.imshow(grid.to_numpy(), cmap="Reds", vmin=0, vmax=max(0.05, float(np.nanmax(grid.to_numpy()))), aspect="auto")
+        ax.set_ylim(len(grid.index) - 0.5, -0.5)  # the panel's exact-match limits do not apply to a heatmap
         ax.set_yticks(range(len(grid.index)), grid.index, fontsize=8)
         ax.set_xticks(range(len(grid.columns)), [c.replace(" ", "\n") for c in grid.columns], fontsize=7)
         for (i, j), value in np.ndenumerate(grid.to_numpy()):
@@ -462,7 +463,7 @@ def fig_ablations(summary: dict[str, Any]) -> plt.Figure:
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
         ax.set_xlabel("block, component ablated")
         fig.colorbar(image, ax=ax, label="exact-match drop", shrink=0.8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
 
 
