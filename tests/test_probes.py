@@ -142,6 +142,7 @@ def test_probe_command_on_a_trained_model(data_dir, tmp_path, capsys):
     intact = ablations[ablations.component == "none"].sort_values("id").exact_match.to_numpy()
     assert (intact == evaluated).all() and evaluated.mean() > 0.1  # trained: something to ablate
     # probes at 3 depths; the label is the answer's first character; the majority baseline is one class
+    assert set(probes.target) == {"first_answer_token"}  # no world of globals in this dataset
     assert len(probes) == 120 * 3 and sorted(probes.depth.unique()) == [0, 1, 2]
     test = pq.read_table(data_dir / "test.parquet").to_pandas()
     first = test.set_index("id").answer.str[0]
@@ -231,7 +232,7 @@ def test_probe_and_attention_tables():
 
     from thex.aggregate import attention_table, probe_table
 
-    probes = pd.concat([_identity(pd.DataFrame({"id": [0, 1, 2, 3], "depth": 1, "label": [5, 5, 6, 7],
+    probes = pd.concat([_identity(pd.DataFrame({"target": "first_answer_token", "id": [0, 1, 2, 3], "read": 0, "depth": 1, "label": [5, 5, 6, 7],
                                                 "correct": correct, "majority_correct": [True, True, False, False]}), seed)
                         for seed, correct in ((0, [1, 1, 1, 0]), (1, [1, 0, 1, 0]))])  # fmt: skip
     (row,) = probe_table(probes).to_dict("records")
@@ -245,3 +246,30 @@ def test_probe_and_attention_tables():
     assert table.loc["global", "top_head_weight"] == pytest.approx((0.6 + 0.3) / 2)  # each seed's most focused head
     assert table.loc["literal", "weight"] + table.loc["global", "weight"] == pytest.approx(1.0)
     assert table.loc["global", "weight_ci_low"] < 0.35 < table.loc["global", "weight_ci_high"]
+
+
+def test_global_reads_sit_at_the_end_of_each_global_name_with_its_world_value(tmp_path):
+    from thex.datasets import read_metadata
+    from thex.probes import global_reads
+
+    config = {"seed": 2, "programs": {"n_statements": [1, 3], "depth": [0, 1], "operators": ["add"], "modulus": 10,
+                                      "name_words": [1, 1], "n_globals": 6, "p_global": 0.5, "languages": {"lola": 1.0, "meme": 1.0}},
+              "splits": {"train": {"n": 200}}}  # fmt: skip
+    generate_dataset(DatasetConfig.from_dict(config), tmp_path)
+    world = read_metadata(tmp_path / "train.parquet")["world"]
+    split = TokenizedSplit.load(tmp_path / "train.parquet")
+    items, positions, labels = global_reads(split, world)
+    prompts = split.table.column("prompt").to_pylist()
+    # as many reads as global names in the texts, each at a name's last character
+    assert len(items) == sum(sum(p.count(name) for name in world) for p in prompts) > 50
+    import re
+
+    for item, position, label in zip(items, positions, labels):
+        text = prompts[item]
+        name = re.search(r"[A-Z_]+$", text[: position + 1]).group()
+        assert name in world and world[name] == label and not (position + 1 < len(text) and text[position + 1].isupper())
+    # the prompt's characters are the sequence's first tokens: the same character there
+    from thex.tokenizer import VOCAB
+
+    for item, position in list(zip(items, positions))[:50]:
+        assert VOCAB[split.ids[split.starts[item] + position]] == prompts[item][position]

@@ -105,7 +105,10 @@ def test_tiny_run_writes_tables_figures_report_and_logs(tiny_run):
     ablations = pd.read_csv(tables / "ablations.csv")
     assert len(ablations) == 4 * len(experiments) and set(ablations.component) == {"mixer", "mlp"}
     probes = pd.read_csv(tables / "probes.csv")
-    assert len(probes) == 3 * len(experiments) and set(probes.depth) == {0, 1, 2}
+    answer = probes[probes.target == "first_answer_token"]
+    assert len(answer) == 3 * len(experiments) and set(answer.depth) == {0, 1, 2}
+    # the global-value probe where there is a world of globals (memorization) and nowhere else
+    assert set(probes[probes.target == "global_value"].experiment) == {"memorization"}
     roles = pd.read_csv(tables / "attention_roles.csv")
     assert set(roles.model) == {"gpt2", "thex-2", "thex-1/pos-none", "thex-2/pos-none", "thex-1"}
     assert np.allclose(roles.groupby(["experiment", "condition", "split", "d_model", "model", "block"]).weight.sum(), 1.0)

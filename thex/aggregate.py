@@ -491,18 +491,24 @@ def ablation_table(ablations: pd.DataFrame, evaluations: pd.DataFrame) -> pd.Dat
 
 
 def probe_table(probes: pd.DataFrame) -> pd.DataFrame:
-    """Per model, split and depth (0: after the embedding, k: after block k): the linear
-    probe's accuracy on the answer's first token with its 95% CI, and the accuracy of
-    always guessing the probe set's commonest first token."""
-    columns = PROBE_ROW + ["depth", "n_seeds", "n_items", "accuracy", "ci_low", "ci_high", "majority_baseline", "above_baseline"]
+    """Per model, split, probe target and depth (0: after the embedding, k: after block k):
+    the linear probe's accuracy with its 95% CI over items and seeds (an item's several
+    global reads count as one item, their mean), and the accuracy of always answering the
+    probe set's commonest label. Targets: the answer's first token at the answer position
+    (`first_answer_token`), a global's value at its name (`global_value`)."""
+    columns = PROBE_ROW + ["target", "depth", "n_seeds", "n_items", "n_reads", "accuracy", "ci_low", "ci_high",
+                           "majority_baseline", "above_baseline"]  # fmt: skip
     if probes.empty:
         return pd.DataFrame(columns=columns)
+    if "target" not in probes:  # from before the global-value probe
+        probes = probes.assign(target="first_answer_token")
     rows = []
-    for key, group in probes.groupby([*PROBE_ROW, "depth"], sort=True):
+    for key, group in probes.groupby([*PROBE_ROW, "target", "depth"], sort=True):
         matrix = _matrix(group, "correct")
         mean, low, high = em_interval(matrix)
         baseline = float(_matrix(group, "majority_correct").mean())
-        rows.append([*key, matrix.shape[0], matrix.shape[1], mean, low, high, baseline, bool(low > baseline)])
+        reads = len(group) // max(1, group["seed"].nunique())
+        rows.append([*key, matrix.shape[0], matrix.shape[1], reads, mean, low, high, baseline, bool(low > baseline)])
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -689,9 +695,11 @@ TABLE_NOTES: dict[str, tuple[str, str]] = {
     "ablations": ("Block ablations: exact match with one block's mixer or MLP replaced by its mean (95% CI of the drop)",
                   "drop = intact - ablated, paired within each seed and item (the same model on both sides); blocks "
                   "numbered from 1; empty when the probe stage did not run."),
-    "probes": ("Linear probes: the answer's first token decoded from the residual stream at each depth (95% CI)",
+    "probes": ("Linear probes: what the residual stream holds at each depth (95% CI)",
+               "target first_answer_token: the answer's first token, read at the answer position; global_value: a "
+               "global's value, read at the last character of its name (accuracy per item: the mean over its globals). "
                "depth 0: after the embedding, k: after block k; logistic regression fit on train items, scored on test; "
-               "majority_baseline: always the probe set's commonest first token."),
+               "majority_baseline: always the probe set's commonest label."),
     "attention_roles": ("Attention roles: where the answer-predicting position looks, per attention block",
                         "weight: share of attention on each role of the program (mean over heads, then seeds; 95% CI over "
                         "seeds); top_head_weight: the head that gives the role most, per seed."),

@@ -468,10 +468,12 @@ def fig_ablations(summary: dict[str, Any]) -> plt.Figure:
 
 
 def fig_probes(summary: dict[str, Any]) -> plt.Figure:
-    """Linear-probe accuracy on the answer's first token against depth (the probes table;
-    accuracy and 95% CI bounds averaged over evaluation splits): one panel per (experiment,
-    condition), one line per model, the commonest-first-token baseline dashed."""
-    fig, panels = _probe_panels(probe_table(summary["probes"]), NO_PROBES)
+    """Linear-probe accuracy against depth (the probes table; accuracy and 95% CI bounds
+    averaged over evaluation splits): one panel per (experiment, condition, target: the
+    answer's first token, a global's value), one line per model, the commonest label dashed."""
+    table = probe_table(summary["probes"])
+    table = table.assign(condition=table["condition"] + ": " + table["target"].str.replace("_", " "))
+    fig, panels = _probe_panels(table, NO_PROBES)
     if not panels:
         return fig
     for ax, frame in panels:
@@ -479,7 +481,7 @@ def fig_probes(summary: dict[str, Any]) -> plt.Figure:
             line = frame[frame["label"] == label].groupby("depth")[["accuracy", "ci_low", "ci_high"]].mean().reset_index()
             ax.errorbar(line["depth"], line["accuracy"], yerr=[line["accuracy"] - line["ci_low"], line["ci_high"] - line["accuracy"]],
                         color=arch_color(label.split(" ")[0]), marker=".", capsize=2, label=label)  # fmt: skip
-        ax.axhline(float(frame["majority_baseline"].mean()), label="commonest first token", **BASELINE_STYLE)
+        ax.axhline(float(frame["majority_baseline"].mean()), label="commonest label", **BASELINE_STYLE)
         ax.set_xlabel("depth (0: embedding, k: after block k)")
         ax.set_ylabel("probe accuracy")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

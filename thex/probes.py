@@ -7,11 +7,13 @@ or zero (zero ablation). Exact match is then scored on every evaluation split ex
 evaluation scores it (thex.evaluation.score_split), per item, so that each drop is paired
 item by item with the intact model's score.
 
-Linear probes. At the position that predicts the first answer token (the `<sep>` position,
-P - 1 in thex/data.py's terms), the residual stream after the embedding and after every
-block (before the final LayerNorm) is read; a multinomial logistic regression
-(scikit-learn, on standardised features) fit on the probe set predicts the answer's first
-token and is scored on each evaluation split.
+Linear probes. The residual stream after the embedding and after every block (before the
+final LayerNorm) is read by a multinomial logistic regression (scikit-learn, on
+standardised features) fit on the probe set and scored on each evaluation split, for two
+targets: at the position that predicts the first answer token (the `<sep>` position, P - 1
+in thex/data.py's terms), that token (`first_answer_token`); and, in datasets with a world
+of globals, at the last character of every global's name in a program, the global's value
+(`global_value`): whether the model has looked up the value where the name is read.
 
 Attention roles. For every head of every attention block, the attention weight from that
 position to each role of the program's characters (thex/languages/roles.py: a global's
@@ -42,7 +44,8 @@ from threadpoolctl import threadpool_limits
 from thex.data import TokenizedSplit, evaluation_splits
 from thex.errors import ThexError
 from thex.evaluation import _batches_by_length, score_split
-from thex.languages.roles import ROLES, character_roles
+from thex.datasets import read_metadata
+from thex.languages.roles import ROLES, character_roles, global_spans
 from thex.models.lm import model_precision
 
 COMPONENTS = ("mixer", "mlp")
@@ -130,27 +133,51 @@ def ablation_scores(model: torch.nn.Module, splits: Mapping[str, TokenizedSplit]
 
 
 @torch.no_grad()
-def answer_residuals(model: torch.nn.Module, split: TokenizedSplit, device: torch.device,
-                     max_tokens: int = 16384) -> tuple[np.ndarray, np.ndarray]:
-    """(residuals, labels): the residual stream at the position predicting the first
-    answer token, (n_layer + 1, n, d) float32 after the embedding and every block, and the
-    answer's first token id (n,), in the split's row order."""
+def residuals_at(model: torch.nn.Module, split: TokenizedSplit, items: np.ndarray, positions: np.ndarray,
+                 device: torch.device, max_tokens: int = 16384) -> np.ndarray:
+    """The residual stream of item `items[k]` at input position `positions[k]`, after the
+    embedding and every block: (n_layer + 1, len(items), d) float32."""
     was_training = model.training
     model.eval()
-    depth = len(model.blocks) + 1
-    out = np.zeros((depth, len(split), model.cfg.d_model), dtype=np.float32)
-    labels = np.zeros(len(split), dtype=np.int64)
+    out = np.zeros((len(model.blocks) + 1, len(items), model.cfg.d_model), dtype=np.float32)
     for indices in _batches_by_length(split, max_tokens):
+        wanted = np.flatnonzero(np.isin(items, indices))  # the reads that fall in this batch
+        if not len(wanted):
+            continue
         batch = split.batch(indices).to(device)
-        at = torch.as_tensor(split.answer_starts[indices] - 1, device=device)  # (B,) the <sep> position
-        rows = torch.arange(len(indices), device=device)
+        row_of = {int(i): r for r, i in enumerate(indices)}
+        rows = torch.as_tensor([row_of[int(items[k])] for k in wanted], device=device)
+        at = torch.as_tensor(positions[wanted], device=device)
         with model_precision(device):
             stream = model.residual_stream(batch.inputs)
         for d, x in enumerate(stream):
-            out[d, indices] = x[rows, at].float().cpu().numpy()  # (B, d_model)
-        labels[indices] = batch.targets[rows, at].cpu().numpy()
+            out[d, wanted] = x[rows, at].float().cpu().numpy()  # (reads, d_model)
     model.train(was_training)
-    return out, labels
+    return out
+
+
+def answer_reads(split: TokenizedSplit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(items, positions, labels) of the first-answer-token probe: every item at its `<sep>`
+    position, labelled with the answer's first token id."""
+    items = np.arange(len(split))
+    labels = split.ids[split.starts + split.answer_starts].astype(np.int64)
+    return items, split.answer_starts - 1, labels
+
+
+def global_reads(split: TokenizedSplit, world: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(items, positions, labels) of the global-value probe: every global's name in every
+    LoLa/MeMe program, at the name's last character, labelled with its value in `world`."""
+    items, positions, labels = [], [], []
+    prompts = split.table.column("prompt").to_pylist()
+    languages = split.table.column("language").to_pylist()
+    for i, (prompt, language) in enumerate(zip(prompts, languages)):
+        if language not in ("lola", "meme"):
+            continue
+        for _, end, name in global_spans(prompt, language):
+            items.append(i)
+            positions.append(end - 1)  # the prompt's characters are its first tokens
+            labels.append(world[name])
+    return np.asarray(items, dtype=np.int64), np.asarray(positions, dtype=np.int64), np.asarray(labels, dtype=np.int64)
 
 
 def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0):
@@ -165,27 +192,44 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0):
 
 
 def probe_scores(model: torch.nn.Module, probe_set: TokenizedSplit, splits: Mapping[str, TokenizedSplit],
-                 device: torch.device) -> pa.Table:
-    """Per item of every split and per depth (0: after the embedding, k: after block k),
-    whether the probe fit on `probe_set` predicts the first answer token; with the label
-    and whether the probe set's most frequent first token (the majority baseline) is it."""
-    train_x, train_y = answer_residuals(model, probe_set, device)
-    values, counts = np.unique(train_y, return_counts=True)
-    majority = int(values[np.argmax(counts)])
-    probes = [fit_probe(train_x[d], train_y) for d in range(train_x.shape[0])]
-    columns: dict[str, list] = {"split": [], "id": [], "depth": [], "label": [], "correct": [], "majority_correct": []}
-    for name, split in splits.items():
-        test_x, test_y = answer_residuals(model, split, device)
-        ids = split.table.column("id").to_pylist()
-        for d, probe in enumerate(probes):
-            columns["split"] += [name] * len(split)
-            columns["id"] += ids
-            columns["depth"] += [d] * len(split)
-            columns["label"] += test_y.tolist()
-            with threadpool_limits(1):
-                predicted = probe.predict(test_x[d])
-            columns["correct"] += (predicted == test_y).tolist()
-            columns["majority_correct"] += (test_y == majority).tolist()
+                 device: torch.device, world: Mapping[str, int] | None = None) -> pa.Table:
+    """Per probe target, depth (0: after the embedding, k: after block k), split and read
+    (an item, and for `global_value` one of its globals: `read` numbers them within the
+    item): whether the probe fit on `probe_set` predicts the label; with the label and
+    whether the probe set's most frequent label (the majority baseline) is it."""
+    targets = {"first_answer_token": answer_reads}
+    if world:
+        targets["global_value"] = lambda split: global_reads(split, world)
+    columns: dict[str, list] = {"target": [], "split": [], "id": [], "read": [], "depth": [], "label": [], "correct": [],
+                                "majority_correct": []}  # fmt: skip
+    for target, reads in targets.items():
+        items, positions, labels = reads(probe_set)
+        if len(np.unique(labels)) < 2:
+            continue  # nothing to classify (e.g. no global read in the probe set)
+        train_x = residuals_at(model, probe_set, items, positions, device)
+        values, counts = np.unique(labels, return_counts=True)
+        majority = int(values[np.argmax(counts)])
+        probes = [fit_probe(train_x[d], labels) for d in range(train_x.shape[0])]
+        for name, split in splits.items():
+            test_items, test_positions, test_labels = reads(split)
+            if not len(test_items):
+                continue
+            test_x = residuals_at(model, split, test_items, test_positions, device)
+            ids = np.asarray(split.table.column("id").to_pylist())[test_items]
+            read = np.zeros(len(test_items), dtype=np.int64)
+            for k in range(1, len(test_items)):  # the k-th read of its item
+                read[k] = read[k - 1] + 1 if test_items[k] == test_items[k - 1] else 0
+            for d, probe in enumerate(probes):
+                with threadpool_limits(1):
+                    predicted = probe.predict(test_x[d])
+                columns["target"] += [target] * len(test_items)
+                columns["split"] += [name] * len(test_items)
+                columns["id"] += ids.tolist()
+                columns["read"] += read.tolist()
+                columns["depth"] += [d] * len(test_items)
+                columns["label"] += test_labels.tolist()
+                columns["correct"] += (predicted == test_labels).tolist()
+                columns["majority_correct"] += (test_labels == majority).tolist()
     return pa.table(columns)
 
 
@@ -262,7 +306,8 @@ def probe_run(model: torch.nn.Module, data_dir: str | os.PathLike, device: torch
     means = component_means(model, probe_set, device)
     ablations = ablation_scores(model, splits, device, means, ablation)
     ablation_s = time.perf_counter() - start
-    probes = probe_scores(model, probe_set, splits, device)
+    world = read_metadata(os.path.join(data_dir, "train.parquet")).get("world")
+    probes = probe_scores(model, probe_set, splits, device, world)
     probe_s = time.perf_counter() - start - ablation_s
     attention = pa.concat_tables(
         [_with_split(attention_roles(model, split, device), name) for name, split in splits.items()]

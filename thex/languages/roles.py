@@ -26,11 +26,22 @@ _SCANNERS = {"lola": (lola.TOKENS, lola.SKIP, "LoLa"), "meme": (meme.TOKENS, mem
 _QUERY_KEYWORD = {"lola": "print", "meme": "show"}
 
 
-def character_roles(program: str, language: str) -> list[str]:
-    """One role (of ROLES, never `sep`) per character of `program`."""
+def global_spans(program: str, language: str) -> list[tuple[int, int, str]]:
+    """(start, end, name) of every global's name in `program`, wherever it stands (the
+    query statement included, where `character_roles` says `query`)."""
+    table, skip, display = _scanner(language)
+    return [(t.start, t.start + len(t.text), t.text) for t in scan(program, table, display, skip) if t.kind == "global"]
+
+
+def _scanner(language: str) -> tuple[list[tuple[str, str]], str, str]:
     if language not in _SCANNERS:
         raise ValueError(f"language {language!r}: roles exist for {', '.join(_SCANNERS)}")
-    table, skip, display = _SCANNERS[language]
+    return _SCANNERS[language]
+
+
+def character_roles(program: str, language: str) -> list[str]:
+    """One role (of ROLES, never `sep`) per character of `program`."""
+    table, skip, display = _scanner(language)
     tokens = scan(program, table, display, skip)
     roles = ["syntax"] * len(program)
     query_start = None
