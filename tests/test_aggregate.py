@@ -303,6 +303,14 @@ def test_summaries_of_a_study_in_parts_merge_into_one(tmp_path):
         pd.testing.assert_frame_equal(merged[name].sort_values(keys).reset_index(drop=True),
                                       original[name].sort_values(keys).reset_index(drop=True), check_like=True)  # fmt: skip
     assert len(merged["evaluations"]) == len(original["evaluations"])
+    assert merged["ablations"].empty  # the reference summary predates the probe stage
+    # a part with probe results and one without: the merged summary keeps the first's rows
+    probes = pd.DataFrame({"experiment": ["globals"], "condition": ["with_globals"], "arch": ["gpt2"], "d_model": [32],
+                           "pos_emb": ["auto"], "lr": [0.01], "seed": [0], "target": ["first_answer_token"], "split": ["test"],
+                           "id": [0], "read": [0], "depth": [1], "label": [5], "correct": [True], "majority_correct": [False]})  # fmt: skip
+    probes.to_parquet(tmp_path / "a" / "probes.parquet", index=False)
+    merge_summaries([tmp_path / "a", tmp_path / "b"], tmp_path / "merged_probes")
+    pd.testing.assert_frame_equal(load_summary(tmp_path / "merged_probes")["probes"].drop(columns="model"), probes, check_dtype=False)
     with pytest.raises(DatasetError, match="is in more than one summary"):
         merge_summaries([tmp_path / "a", tmp_path / "a"], tmp_path / "twice")
     baselines = pd.read_parquet(tmp_path / "b" / "baselines.parquet")
