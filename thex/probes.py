@@ -258,13 +258,16 @@ def attention_roles(model: torch.nn.Module, split: TokenizedSplit, device: torch
             batch = split.batch(indices).to(device)
             with model_precision(device):
                 model(batch.inputs)
+            # one weight matrix per block and batch: causal, so a row's weights up to <sep>
+            # do not see the padding after it
+            batch_weights = [model.blocks[b].mixer.attention_weights(inputs[b].float()).double().cpu().numpy()
+                             for b in attention]  # each (B, H, L, L)
             for row, i in enumerate(indices):
                 sep = int(split.answer_starts[i]) - 1  # the position predicting the answer
                 roles = [role_index[r] for r in character_roles(prompts[i], languages[i])] + [role_index["sep"]]
                 one_hot = np.eye(len(ROLES))[roles]  # (sep + 1, roles)
-                for k, b in enumerate(attention):
-                    w = model.blocks[b].mixer.attention_weights(inputs[b][row : row + 1, : sep + 1].float())  # (1, H, sep+1, sep+1)
-                    weights[k, :, i] = w[0, :, sep].double().cpu().numpy() @ one_hot  # (H, roles)
+                for k, w in enumerate(batch_weights):
+                    weights[k, :, i] = w[row, :, sep, : sep + 1] @ one_hot  # (H, roles)
     finally:
         for handle in handles:
             handle.remove()
