@@ -36,13 +36,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from scipy import stats as scipy_stats
 
 import thex
 from thex.datasets import DatasetError, read_metadata
 from thex.experiments import Headline, parse_run_path
 from thex.io import atomic_path, write_json, write_text
-from thex.stats import LEVEL, em_interval, holm, outcome_matrix, paired_difference, within_model_difference
+from thex.stats import LEVEL, em_interval, holm, outcome_matrix, paired_difference, seed_interval, within_model_difference
 
 CELL = ["experiment", "condition", "arch", "d_model", "pos_emb"]
 IDENTITY = [*CELL, "lr", "seed"]
@@ -523,14 +522,8 @@ def attention_table(attention: pd.DataFrame) -> pd.DataFrame:
     per_seed = attention.groupby([*PROBE_ROW, "block", "role", "seed"], sort=True).weight.agg(["mean", "max"]).reset_index()
     rows = []
     for key, group in per_seed.groupby([*PROBE_ROW, "block", "role"], sort=True):
-        n = len(group)
-        mean = float(group["mean"].mean())
-        if n > 1:
-            half = float(scipy_stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * float(group["mean"].std(ddof=1)) / n**0.5
-            low, high = max(0.0, mean - half), min(1.0, mean + half)
-        else:
-            low = high = np.nan
-        rows.append([*key, n, mean, low, high, float(group["max"].mean())])
+        mean, low, high = seed_interval(group["mean"].to_numpy())
+        rows.append([*key, len(group), mean, low, high, float(group["max"].mean())])
     return pd.DataFrame(rows, columns=columns)
 
 

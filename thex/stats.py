@@ -111,6 +111,17 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> Difference:
     return _t_interval(difference, parts, (-1.0, 1.0))
 
 
+def seed_interval(values: np.ndarray, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float, float]:
+    """(mean, ci_low, ci_high) of one value per seed, a t interval over seeds (S - 1 degrees
+    of freedom); NaN bounds with one seed, which says nothing of the spread."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, np.nan, np.nan
+    result = _t_interval(mean, [_seed_part(values[:, None])], bounds)
+    return mean, result.ci_low, result.ci_high
+
+
 def within_model_difference(a: np.ndarray, b: np.ndarray) -> Difference:
     """Mean of a minus mean of b where row s of both comes from the same model (seed s),
     e.g. a model intact and with a block ablated: the difference per (seed, item), with the
