@@ -15,7 +15,7 @@ import functools
 import hashlib
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable, Literal, NamedTuple
 
 from thex.config import ConfigError
 from thex.languages import listops
@@ -289,36 +289,140 @@ class ProgramGenerator:
 
     def generate(self, count: int, featured: list[int] | None = None) -> dict[str, list]:
         """`count` programs as columns (PROGRAM_COLUMNS); `featured[k]`, when given, indexes
-        a global that program k's answer must use (exposure control)."""
-        cfg, rng = self.cfg, self.rng
-        rnd = rng.random
-        languages = list(cfg.languages)
-        weights = list(cfg.languages.values())
-        language_cdf = [sum(weights[: i + 1]) / sum(weights) for i in range(len(weights))]
-        stmt_lo, stmt_span = cfg.n_statements[0], cfg.n_statements[1] - cfg.n_statements[0] + 1
-        dist_lo, dist_span = cfg.distractors[0], cfg.distractors[1] - cfg.distractors[0] + 1
-        depth_lo, depth_span = cfg.depth[0], cfg.depth[1] - cfg.depth[0] + 1
-        query_mode, recall_fraction = cfg.query, cfg.recall_fraction
-        drawers = {lang: self.namer.drawer(lang) for lang in languages}
-        global_names, global_values = self.global_names, self.global_values
+        a global that program k's answer must use (exposure control). Per program: its
+        layout (`_layout`), its statements (`_statements`, each written by the expression
+        writer), then its row of facts (`_row`), in that order of draws."""
+        columns: dict[str, list] = {name: [] for name in PROGRAM_COLUMNS}
+        out = [columns[name].append for name in PROGRAM_COLUMNS]
+        draw_language = self._language_drawer()
+        write = self._assignment_writer()
+        drawers = {lang: self.namer.drawer(lang) for lang in self.cfg.languages}
+        for k in range(count):
+            layout = self._layout(draw_language(), featured[k] if featured is not None else None)
+            statements = self._statements(layout, write, drawers[layout.language])
+            for append, value in zip(out, self._row(layout, statements)):
+                append(value)
+        return columns
+
+    def _language_drawer(self) -> Callable[[], str]:
+        """Draws a program's language by the configured weights (no draw for one language)."""
+        languages = list(self.cfg.languages)
+        if len(languages) == 1:
+            return lambda: languages[0]
+        weights = list(self.cfg.languages.values())
+        cdf = [sum(weights[: i + 1]) / sum(weights) for i in range(len(weights))]
+        rnd = self.rng.random
+
+        def draw() -> str:
+            r = rnd()
+            for language, edge in zip(languages, cdf):
+                if r < edge:
+                    break
+            return language
+
+        return draw
+
+    def _layout(self, language: str, wanted: int | None) -> "_Layout":
+        """Whether the program is a recall, the global it must feature, its main-chain and
+        distractor counts, which assignment is printed, and the order of the statements."""
+        cfg, rnd = self.cfg, self.rng.random
+        recall = cfg.recall_fraction > 0 and rnd() < cfg.recall_fraction
+        if recall and wanted is None:
+            wanted = int(rnd() * len(self.global_names))
+        n_main = 0 if recall else cfg.n_statements[0] + int(rnd() * (cfg.n_statements[1] - cfg.n_statements[0] + 1))
+        n_distractors = cfg.distractors[0] + int(rnd() * (cfg.distractors[1] - cfg.distractors[0] + 1))
+        queried = n_main - 1 if cfg.query == "last" else 0 if cfg.query == "first" else int(rnd() * n_main)
+        is_main = [True] * n_main
+        if n_distractors:
+            is_main += [False] * n_distractors
+            self.rng.shuffle(is_main)  # distractors at random positions among the main chain
+        return _Layout(language, recall, wanted, n_main, n_distractors, queried, is_main)
+
+    def _statements(self, layout: "_Layout", write: "Callable[..., tuple[str, int, int, _Facts]]",
+                    new_name: Callable[[], tuple[str, int]]) -> "_Statements":
+        """The program's assignments in order (each target a fresh name): the main chain
+        reads the main chain's earlier targets, distractors only earlier distractors."""
+        depth_lo, depth_span = self.cfg.depth[0], self.cfg.depth[1] - self.cfg.depth[0] + 1
+        rnd, surface, op_table = self.rng.random, SURFACES[layout.language], self.op_tables[layout.language]
+        main, distractors = _Chain([], [], [], []), _Chain([], [], [], [])
+        lines: list[str] = []
+        taken: set[str] = set()
+        for is_main in layout.is_main:
+            target, modulus = new_name()
+            while target in taken:
+                target, modulus = new_name()
+            taken.add(target)
+            chain = main if is_main else distractors
+            force = layout.wanted if is_main and len(main.leaves) == layout.queried else None
+            text, value, depth, facts = write(op_table, chain, modulus, force, depth_lo + int(rnd() * depth_span))
+            # a main assignment depends on itself (its own bit); distractors feed no answer
+            chain.deps.append(facts.deps | (1 << len(main.leaves)) if is_main else 0)
+            chain.hops.append(facts.hops)
+            chain.facts.append(facts._replace(depth=depth, modulus=modulus))
+            chain.leaves.append((target, value % modulus, 0))
+            lines.append(surface.assignment(target, text, depth > 0))
+        return _Statements(lines, main)
+
+    def _row(self, layout: "_Layout", statements: "_Statements") -> tuple:
+        """The program's text with its query, its answer and its facts (PROGRAM_COLUMNS)."""
+        surface, main = SURFACES[layout.language], statements.main
+        if layout.recall:
+            query = surface.query(self.global_names[layout.wanted])
+            answer, needed, used = self.global_values[layout.wanted], [], {layout.wanted}
+            hops, modulus = 0, self.global_moduli[layout.wanted]
+        else:
+            target, answer, _ = main.leaves[layout.queried]
+            query = surface.query(target)
+            mask = main.deps[layout.queried]
+            needed = [main.facts[i] for i in range(layout.n_main) if mask >> i & 1]
+            hops, modulus = main.hops[layout.queried], main.facts[layout.queried].modulus
+            used = {g for facts in needed for g in facts.globals_read}
+        operator_bits = n_operations = depth = 0
+        for facts in needed:
+            operator_bits |= facts.operator_bits
+            n_operations += facts.n_operations
+            if facts.depth > depth:
+                depth = facts.depth
+        return (
+            "\n".join(statements.lines + [query]),
+            answer,
+            layout.language,
+            "recall" if layout.recall else "compute",
+            layout.n_main + layout.n_distractors,
+            layout.n_distractors,
+            depth,
+            hops,
+            _OPS_TEXT[operator_bits],
+            n_operations,
+            len(needed),
+            len(used),
+            ",".join(sorted([self.global_names[g] for g in used])),
+            modulus,
+        )
+
+    def _assignment_writer(self) -> "Callable[..., tuple[str, int, int, _Facts]]":
+        """write(op_table, chain, m, force, depth) -> (text, value mod m, depth, facts) of
+        one assignment's expression, reading earlier targets of `chain`; `force`, when not
+        None, is a global its leftmost leaf must be.
+
+        `expr` is the generator's hot path: a closure over locals (the facts of the
+        assignment being written) because local lookups are much cheaper than attribute
+        lookups in CPython."""
+        cfg, rnd = self.cfg, self.rng.random
         n_kinds, p_global, p_var = len(cfg.operators), cfg.p_global, cfg.p_global + cfg.p_variable
         lit_span = cfg.literals[1] - cfg.literals[0] + 1
         literal_leaves = [(str(v), v, 0) for v in range(cfg.literals[0], cfg.literals[1] + 1)]
         nonzero_leaves = [leaf for leaf in literal_leaves if leaf[1] != 0]
         global_leaves = [(name, value, 0) for name, value in zip(self.global_names, self.global_values)]
         n_globals = len(global_leaves)
-        columns: dict[str, list] = {name: [] for name in PROGRAM_COLUMNS}
-
-        # State read by `expr`, reset per program or per assignment. `expr` is a closure
-        # over locals because this is the generator's hot path, and local lookups are much
-        # cheaper than attribute lookups in CPython.
-        op_table = self.op_tables[languages[0]]
-        leaves: list[tuple[str, int, int]] = []  # the pool of variables the assignment may read
+        # The assignment being written: its operator table, the pool of variables it may
+        # read, its modulus, and its facts (main-chain assignments it depends on as a bit
+        # mask, transitively; hops; globals read; operator bits; operation count).
+        op_table: list = []
+        leaves: list[tuple[str, int, int]] = []
         pool_deps: list[int] = []  # per pool variable: its own bit | the bits it depends on
         pool_hops: list[int] = []
-        m = 0  # modulus of the assignment's target
-        # Facts of the assignment being written: main-chain assignments it depends on (bit
-        # mask, transitively), its hops, globals it reads, operator bits, operation count.
+        m = 0
         deps = hops = bits = n_ops = 0
         globs: list[int] = []
         force: int | None = None  # a global for the assignment's leftmost leaf
@@ -370,99 +474,53 @@ class ProgramGenerator:
             n_ops += 1
             return f"{before}{left}{between}{right}{after}", apply(lv, rv, m), 1 + (ld if ld > rd else rd)
 
-        out = [columns[name].append for name in PROGRAM_COLUMNS]
-        for k in range(count):
-            language = languages[0]
-            if len(languages) > 1:
-                r = rnd()
-                for language, edge in zip(languages, language_cdf):
-                    if r < edge:
-                        break
-            surface = SURFACES[language]
-            op_table = self.op_tables[language]
-            assignment, new_name = surface.assignment, drawers[language]
-            wanted = featured[k] if featured is not None else None
-            recall = recall_fraction > 0 and rnd() < recall_fraction
-            if recall and wanted is None:
-                wanted = int(rnd() * len(global_names))
-            n_main = 0 if recall else stmt_lo + int(rnd() * stmt_span)
-            n_dist = dist_lo + int(rnd() * dist_span)
-            queried = n_main - 1 if query_mode == "last" else 0 if query_mode == "first" else int(rnd() * n_main)
-            is_main = [True] * n_main
-            if n_dist:
-                is_main += [False] * n_dist
-                rng.shuffle(is_main)  # distractors at random positions among the main chain
+        def write(table: list, chain: "_Chain", modulus: int, forced: int | None, depth: int) -> tuple[str, int, int, "_Facts"]:
+            nonlocal op_table, leaves, pool_deps, pool_hops, m, deps, hops, bits, n_ops, globs, force
+            op_table, leaves, pool_deps, pool_hops, m, force = table, chain.leaves, chain.deps, chain.hops, modulus, forced
+            deps = hops = bits = n_ops = 0
+            globs = []
+            text, value, depth = expr(depth)
+            return text, value, depth, _Facts(deps, hops, globs, bits, n_ops, 0, 0)
 
-            lines: list[str] = []
-            taken: set[str] = set()
-            main_leaves: list[tuple[str, int, int]] = []
-            main_deps: list[int] = []
-            main_hops: list[int] = []
-            main_facts: list[tuple[list[int], int, int, int, int]] = []  # globals, bits, ops, depth, modulus
-            dist_leaves: list[tuple[str, int, int]] = []
-            dist_deps: list[int] = []
-            dist_hops: list[int] = []
-            for main in is_main:
-                target, m = new_name()
-                while target in taken:
-                    target, m = new_name()
-                taken.add(target)
-                deps = hops = bits = n_ops = 0
-                globs = []
-                if main:
-                    force = wanted if len(main_leaves) == queried else None
-                    leaves, pool_deps, pool_hops = main_leaves, main_deps, main_hops
-                    text, value, depth = expr(depth_lo + int(rnd() * depth_span))
-                    main_deps.append(deps | (1 << len(main_leaves)))
-                    main_hops.append(hops)
-                    main_facts.append((globs, bits, n_ops, depth, m))
-                else:
-                    force = None
-                    leaves, pool_deps, pool_hops = dist_leaves, dist_deps, dist_hops
-                    text, value, depth = expr(depth_lo + int(rnd() * depth_span))
-                    dist_deps.append(0)
-                    dist_hops.append(hops)
-                leaves.append((target, value % m, 0))
-                lines.append(assignment(target, text, depth > 0))
+        return write
 
-            if recall:
-                lines.append(surface.query(global_names[wanted]))
-                answer, needed, used = global_values[wanted], [], {wanted}
-                n_hops, modulus = 0, self.global_moduli[wanted]
-            else:
-                target, answer, _ = main_leaves[queried]
-                lines.append(surface.query(target))
-                mask = main_deps[queried]
-                needed = [main_facts[i] for i in range(n_main) if mask >> i & 1]
-                n_hops, modulus = main_hops[queried], main_facts[queried][4]
-                used = {g for facts in needed for g in facts[0]}
-            all_bits = depth = n_operations = 0
-            for facts in needed:
-                all_bits |= facts[1]
-                n_operations += facts[2]
-                if facts[3] > depth:
-                    depth = facts[3]
-            for append, value in zip(
-                out,
-                (
-                    "\n".join(lines),
-                    answer,
-                    language,
-                    "recall" if recall else "compute",
-                    n_main + n_dist,
-                    n_dist,
-                    depth,
-                    n_hops,
-                    _OPS_TEXT[all_bits],
-                    n_operations,
-                    len(needed),
-                    len(used),
-                    ",".join(sorted([global_names[g] for g in used])),
-                    modulus,
-                ),
-            ):
-                append(value)
-        return columns
+
+class _Layout(NamedTuple):
+    """A program before its statements: drawn first, in this order."""
+
+    language: str
+    recall: bool  # a recall sample prints a global; it has no main chain
+    wanted: int | None  # the global the printed assignment's leftmost leaf must be (or the recalled one)
+    n_main: int  # assignments of the main chain (the printed one and what it may read)
+    n_distractors: int
+    queried: int  # index in the main chain of the printed assignment
+    is_main: list[bool]  # per statement, in program order
+
+
+class _Facts(NamedTuple):
+    """What one assignment's expression did (the slice columns are built from these)."""
+
+    deps: int  # bit mask of the main-chain assignments it depends on, transitively
+    hops: int  # longest chain of variable reads behind it
+    globals_read: list[int]
+    operator_bits: int
+    n_operations: int
+    depth: int
+    modulus: int  # of its target
+
+
+class _Chain(NamedTuple):
+    """The assignments of one chain (main or distractors), as later expressions read them."""
+
+    leaves: list[tuple[str, int, int]]  # (target name, value mod its modulus, 0): a leaf to read
+    deps: list[int]
+    hops: list[int]
+    facts: list[_Facts]
+
+
+class _Statements(NamedTuple):
+    lines: list[str]  # the assignments, in program order
+    main: _Chain
 
 
 class ListOpsGenerator:
