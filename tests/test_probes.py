@@ -107,12 +107,12 @@ def test_the_probe_set_holds_no_evaluation_program(tmp_path):
     test_prompts = set(test.table.column("prompt").to_pylist())
     train_prompts = train_split.table.column("prompt").to_pylist()
     assert any(p in test_prompts for p in train_prompts)  # the overlap the probe set must avoid
-    chosen = probe_items(train_split, [test], n=10_000)
+    chosen = probe_items(tmp_path / "train.parquet", [test], n=10_000)
     assert not test_prompts.intersection(chosen.table.column("prompt").to_pylist())
     assert len(chosen) == sum(p not in test_prompts for p in train_prompts)
     assert chosen.table.column("prompt").to_pylist() == [p for p in train_prompts if p not in test_prompts]
     with pytest.raises(ProbeError, match="no probe set"):
-        probe_items(train_split, [train_split], n=10)
+        probe_items(tmp_path / "train.parquet", [train_split], n=10)
 
 
 @pytest.mark.slow
@@ -193,6 +193,9 @@ def test_attention_weights_are_the_ones_the_mixer_uses_and_roles_sum_to_one(data
     assert len(table) == 2 * 2 * 8  # 2 attention blocks x 2 heads x 8 roles
     assert np.allclose(table.groupby(["block", "head"]).weight.sum(), 1.0)
     assert (table.n == 120).all()
+    # an even head's weights: each role's share of the positions up to <sep>, the same for every head
+    assert np.allclose(table.groupby(["block", "head"]).uniform.sum(), 1.0)
+    assert table.groupby("role").uniform.nunique().max() == 1 and table.set_index(["block", "head", "role"]).uniform.loc[1, 0, "sep"] < 0.2
     assert attention_roles(tiny_model("hyena"), TokenizedSplit.load(data_dir / "test.parquet"), CPU).num_rows == 0
 
 
@@ -239,13 +242,15 @@ def test_probe_and_attention_tables():
     assert row["accuracy"] == pytest.approx(5 / 8) and row["majority_baseline"] == pytest.approx(0.5)
     assert row["ci_low"] < 5 / 8 < row["ci_high"] and row["above_baseline"] is False
     heads = pd.DataFrame({"block": 1, "head": [0, 1, 0, 1], "role": ["global", "global", "literal", "literal"],
-                          "weight": [0.6, 0.2, 0.4, 0.8], "weight_sd": 0.1, "n": 10})  # fmt: skip
+                          "weight": [0.6, 0.2, 0.4, 0.8], "weight_sd": 0.1, "n": 10, "uniform": [0.25, 0.25, 0.75, 0.75]})  # fmt: skip
     other = heads.assign(weight=[0.3, 0.3, 0.7, 0.7])
     table = attention_table(pd.concat([_identity(heads, 0), _identity(other, 1)])).set_index("role")
     assert table.loc["global", "weight"] == pytest.approx((0.4 + 0.3) / 2)  # mean over heads, then seeds
     assert table.loc["global", "top_head_weight"] == pytest.approx((0.6 + 0.3) / 2)  # each seed's most focused head
     assert table.loc["literal", "weight"] + table.loc["global", "weight"] == pytest.approx(1.0)
     assert table.loc["global", "weight_ci_low"] < 0.35 < table.loc["global", "weight_ci_high"]
+    assert table.loc["global", "uniform_weight"] == 0.25 and table.loc["literal", "uniform_weight"] == 0.75
+    assert attention_table(_identity(heads.drop(columns="uniform"), 0)).uniform_weight.isna().all()  # probed before it was recorded
 
 
 def test_global_reads_sit_at_the_end_of_each_global_name_with_its_world_value(tmp_path):

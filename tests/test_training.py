@@ -80,6 +80,16 @@ def test_masks_select_answer_targets_and_real_tokens():
     assert every.item() == pytest.approx(per_token[: len(ids) - 1].mean().item())
 
 
+def test_loading_chosen_rows_equals_taking_them_from_the_whole_split(data_dir):
+    whole = TokenizedSplit.load(data_dir / "train.parquet", "train")
+    picked = [7, 2, 30]
+    part = TokenizedSplit.load(data_dir / "train.parquet", "train", rows=lambda table: picked)
+    expected = whole.take(np.asarray(picked))
+    assert np.array_equal(part.ids, expected.ids) and np.array_equal(part.lengths, expected.lengths)
+    assert np.array_equal(part.starts, expected.starts) and np.array_equal(part.answer_starts, expected.answer_starts)
+    assert part.table.equals(expected.table) and part.content_hash == whole.content_hash
+
+
 def test_training_reduces_the_loss_and_writes_its_outputs(trained):
     metrics = pq.read_table(trained / "metrics.parquet").to_pandas()
     first, last = metrics.loss_answer.iloc[:10].mean(), metrics.loss_answer.iloc[-10:].mean()

@@ -515,15 +515,20 @@ def attention_table(attention: pd.DataFrame) -> pd.DataFrame:
     """Per model, split, attention block and role: the weight the answer-predicting
     position gives the role, averaged over the block's heads (`weight`) and for the head
     that gives it most (`top_head_weight`; heads are not matched across seeds, so each
-    seed's top head), mean over seeds with a t interval over seeds (none with one seed)."""
-    columns = PROBE_ROW + ["block", "role", "n_seeds", "weight", "weight_ci_low", "weight_ci_high", "top_head_weight"]
+    seed's top head), mean over seeds with a t interval over seeds (none with one seed);
+    `uniform_weight`, the role's share of the positions it attends over (what an even head
+    gives it; empty for probes run before it was recorded)."""
+    columns = PROBE_ROW + ["block", "role", "n_seeds", "weight", "weight_ci_low", "weight_ci_high", "top_head_weight", "uniform_weight"]
     if attention.empty:
         return pd.DataFrame(columns=columns)
-    per_seed = attention.groupby([*PROBE_ROW, "block", "role", "seed"], sort=True).weight.agg(["mean", "max"]).reset_index()
+    if "uniform" not in attention:
+        attention = attention.assign(uniform=np.nan)
+    per_seed = (attention.groupby([*PROBE_ROW, "block", "role", "seed"], sort=True)
+                .agg(mean=("weight", "mean"), max=("weight", "max"), uniform=("uniform", "mean")).reset_index())  # fmt: skip
     rows = []
     for key, group in per_seed.groupby([*PROBE_ROW, "block", "role"], sort=True):
         mean, low, high = seed_interval(group["mean"].to_numpy())
-        rows.append([*key, len(group), mean, low, high, float(group["max"].mean())])
+        rows.append([*key, len(group), mean, low, high, float(group["max"].mean()), float(group["uniform"].mean())])
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -695,7 +700,8 @@ TABLE_NOTES: dict[str, tuple[str, str]] = {
                "majority_baseline: always the probe set's commonest label."),
     "attention_roles": ("Attention roles: where the answer-predicting position looks, per attention block",
                         "weight: share of attention on each role of the program (mean over heads, then seeds; 95% CI over "
-                        "seeds); top_head_weight: the head that gives the role most, per seed."),
+                        "seeds); top_head_weight: the head that gives the role most, per seed; uniform_weight: the role's share of "
+                        "the positions attended over, what a head attending evenly would give it."),
     "takeoff": ("Take-off: runs that left the majority baseline", f"A run took off when its final validation exact match is "
                 f"at least {TAKEOFF_MARGIN} above the valid split's majority baseline; runs at each cell's selected rate."),
 }  # fmt: skip

@@ -496,7 +496,8 @@ ROLE_COLORS = dict(zip(ROLES, plt.get_cmap("tab10").colors))
 def fig_attention_roles(summary: dict[str, Any]) -> plt.Figure:
     """Where each attention block looks from the answer-predicting position (the
     attention_roles table, mean over heads, seeds and evaluation splits): one panel per
-    (experiment, condition), a stacked bar per (model, attention block)."""
+    (experiment, condition), a stacked bar per (model, attention block), and last the bar
+    of a head that attends evenly to the same positions."""
     fig, panels = _probe_panels(attention_table(summary["attention"]), "no attention blocks probed in these results")
     if not panels:
         return fig
@@ -504,11 +505,14 @@ def fig_attention_roles(summary: dict[str, Any]) -> plt.Figure:
         shares = frame.pivot_table(index=["label", "block"], columns="role", values="weight", aggfunc="mean").reindex(columns=list(ROLES))
         order = sorted(shares.index, key=lambda k: (_arch_order(frame["label"]).index(k[0]), k[1]))
         shares = shares.reindex(order).fillna(0.0)
+        even = frame.groupby("role").uniform_weight.mean().reindex(list(ROLES))
+        if even.notna().any():  # the bar of a head attending evenly over the same positions
+            shares.loc[("even attention", 0), :] = even.fillna(0.0).to_numpy()
         left = np.zeros(len(shares))
         for role in ROLES:
             ax.barh(range(len(shares)), shares[role], left=left, color=ROLE_COLORS[role], label=role)
             left += shares[role].to_numpy()
-        ax.set_yticks(range(len(shares)), [f"{label} b{block}" for label, block in shares.index], fontsize=8)
+        ax.set_yticks(range(len(shares)), [f"{label} b{block}" if block else label for label, block in shares.index], fontsize=8)
         ax.set_ylim(len(shares) - 0.5, -0.5)
         ax.set_xlim(0, 1)
         ax.set_xlabel("attention from the answer position")

@@ -237,17 +237,21 @@ def probe_scores(model: torch.nn.Module, probe_set: TokenizedSplit, splits: Mapp
 def attention_roles(model: torch.nn.Module, split: TokenizedSplit, device: torch.device,
                     max_tokens: int = 16384) -> pa.Table:
     """Per attention block (numbered from 1), head and role: the mean over the split's
-    items of the weight the `<sep>` position gives the role, its SD over items and the
-    number of items. No rows for a model without attention or a split that is not LoLa/MeMe."""
+    items of the weight the `<sep>` position gives the role, its SD over items, the number
+    of items, and `uniform`: the weight a head attending evenly to positions 0..<sep> would
+    give the role (its share of those positions; what a weight is compared with). No rows
+    for a model without attention or a split that is not LoLa/MeMe."""
     attention = [i for i, name in enumerate(model.mixer_names) if name == "attn"]
     languages = split.table.column("language").to_pylist()
     if not attention or not set(languages) <= {"lola", "meme"}:
         return pa.table({"block": pa.array([], pa.int64()), "head": pa.array([], pa.int64()), "role": pa.array([], pa.string()),
-                         "weight": pa.array([], pa.float64()), "weight_sd": pa.array([], pa.float64()), "n": pa.array([], pa.int64())})
+                         "weight": pa.array([], pa.float64()), "weight_sd": pa.array([], pa.float64()), "n": pa.array([], pa.int64()),
+                         "uniform": pa.array([], pa.float64())})
     prompts = split.table.column("prompt").to_pylist()
     role_index = {role: k for k, role in enumerate(ROLES)}
     n_head = model.blocks[attention[0]].mixer.n_head
     weights = np.zeros((len(attention), n_head, len(split), len(ROLES)))  # (blocks, heads, items, roles)
+    uniform = np.zeros((len(split), len(ROLES)))  # (items, roles): each role's share of positions 0..<sep>
     inputs: dict[int, torch.Tensor] = {}
     handles = [model.blocks[b].mixer.register_forward_pre_hook(lambda m, args, b=b: inputs.__setitem__(b, args[0]))
                for b in attention]
@@ -266,13 +270,14 @@ def attention_roles(model: torch.nn.Module, split: TokenizedSplit, device: torch
                 sep = int(split.answer_starts[i]) - 1  # the position predicting the answer
                 roles = [role_index[r] for r in character_roles(prompts[i], languages[i])] + [role_index["sep"]]
                 one_hot = np.eye(len(ROLES))[roles]  # (sep + 1, roles)
+                uniform[i] = one_hot.mean(axis=0)
                 for k, w in enumerate(batch_weights):
                     weights[k, :, i] = w[row, :, sep, : sep + 1] @ one_hot  # (H, roles)
     finally:
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    columns: dict[str, list] = {"block": [], "head": [], "role": [], "weight": [], "weight_sd": [], "n": []}
+    columns: dict[str, list] = {"block": [], "head": [], "role": [], "weight": [], "weight_sd": [], "n": [], "uniform": []}
     for k, b in enumerate(attention):
         for h in range(n_head):
             for r, role in enumerate(ROLES):
@@ -283,20 +288,25 @@ def attention_roles(model: torch.nn.Module, split: TokenizedSplit, device: torch
                 columns["weight"].append(float(values.mean()))
                 columns["weight_sd"].append(float(values.std(ddof=1)) if len(values) > 1 else 0.0)
                 columns["n"].append(len(values))
+                columns["uniform"].append(float(uniform[:, r].mean()))
     return pa.table(columns)
 
 
-def probe_items(train: TokenizedSplit, evaluation: Iterable[TokenizedSplit], n: int) -> TokenizedSplit:
+def probe_items(train_path: str | os.PathLike, evaluation: Iterable[TokenizedSplit], n: int) -> TokenizedSplit:
     """The first `n` train items whose program is in no evaluation split (train is disjoint
     from test where the dataset says so; memorization's test splits repeat train programs
-    on purpose, and those are left out of the probe set)."""
+    on purpose, and those are left out of the probe set); only those are tokenized."""
     held_out = set()
     for split in evaluation:
         held_out.update(split.table.column("prompt").to_pylist())
-    keep = [i for i, prompt in enumerate(train.table.column("prompt").to_pylist()) if prompt not in held_out][:n]
-    if len(keep) < 2:
-        raise ProbeError(f"the train split has {len(keep)} items outside the evaluation splits: no probe set")
-    return train.take(np.asarray(keep))
+
+    def first_outside(table: pa.Table) -> list[int]:
+        keep = [i for i, prompt in enumerate(table.column("prompt").to_pylist()) if prompt not in held_out][:n]
+        if len(keep) < 2:
+            raise ProbeError(f"the train split has {len(keep)} items outside the evaluation splits: no probe set")
+        return keep
+
+    return TokenizedSplit.load(train_path, "train", rows=first_outside)
 
 
 def probe_run(model: torch.nn.Module, data_dir: str | os.PathLike, device: torch.device, n_probe: int = 2000,
@@ -305,7 +315,7 @@ def probe_run(model: torch.nn.Module, data_dir: str | os.PathLike, device: torch
     directory, with timings."""
     start = time.perf_counter()
     splits = {name: TokenizedSplit.load(path, name) for name, path in evaluation_splits(data_dir).items()}
-    probe_set = probe_items(TokenizedSplit.load(os.path.join(data_dir, "train.parquet"), "train"), splits.values(), n_probe)
+    probe_set = probe_items(os.path.join(data_dir, "train.parquet"), splits.values(), n_probe)
     means = component_means(model, probe_set, device)
     ablations = ablation_scores(model, splits, device, means, ablation)
     ablation_s = time.perf_counter() - start
