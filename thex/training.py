@@ -365,7 +365,7 @@ def train(
     torch.manual_seed(seed)
     model = build_model(model_cfg, arch).to(device)
     optimizer = build_optimizer(model, cfg)
-    forward = torch.compile(model) if cfg.compile else model
+    forward = torch.compile(model, dynamic=True) if cfg.compile else model
     order = BatchOrder(len(data.train), cfg.batch_size, seed, data.train.lengths if cfg.batching == "by_length" else None)
 
     # -- resume

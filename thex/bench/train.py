@@ -2,6 +2,7 @@
 
     python -m thex.bench train                       # random vs length-grouped batches, 1 thread
     python -m thex.bench train --threads 1 2 --arch gpt2 hyena --steps 200
+    python -m thex.bench train --compile off on --batching by_length --steps 2000   # torch.compile vs eager
 
 Runs the real training loop (`thex.training.train`, checkpoints and all) on one dataset for
 each (architecture, batching, threads) and prints the measured rates side by side, so the
@@ -17,6 +18,8 @@ import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
 import torch
 
 from thex.config import from_dict
@@ -50,6 +53,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--arch", nargs="+", default=["gpt2", "hyena"])
     parser.add_argument("--batching", nargs="+", default=["random", "by_length"], choices=["random", "by_length"])
     parser.add_argument("--threads", nargs="+", type=int, default=[1])
+    parser.add_argument("--compile", nargs="+", default=["off"], choices=["off", "on"], help="train eager (off), compiled (on) or both")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--model", default='{"n_layer": 4, "d_model": 64, "n_head": 4, "filter_order": 16}', help="model config (JSON)")
@@ -67,18 +71,20 @@ def main(argv: list[str]) -> int:
         answer_share = float((split.lengths - split.answer_starts).sum() / split.lengths.sum())
         for arch in args.arch:
             for threads in args.threads:
-                for batching in args.batching:
+                for batching, compiled in [(b, c == "on") for b in args.batching for c in args.compile]:
                     torch.set_num_threads(threads)
                     run = from_dict(
                         RunConfig,
                         {
                             "model": json.loads(args.model),
                             "training": {"steps": args.steps, "batch_size": args.batch_size, "lr": 3e-3, "warmup_steps": 10,
-                                         "checkpoint_every": args.steps, "eval_samples": 64, "batching": batching},
+                                         "checkpoint_every": args.steps, "eval_samples": 64, "batching": batching,
+                                         "compile": compiled},
                         },
                     )
-                    out = Path(tmp) / f"{arch}-{threads}-{batching}"
+                    out = Path(tmp) / f"{arch}-{threads}-{batching}-{compiled}"
                     summary = train(run, data_dir, out, arch, seed=0, device=device)
+                    rates = pq.read_table(out / "metrics.parquet", columns=["tokens_per_s"]).column(0).to_numpy()
                     lengths = split.lengths if batching == "by_length" else None
                     pad = padding_fraction(split, BatchOrder(len(split), args.batch_size, 0, lengths), args.steps)
                     rows.append(
@@ -86,6 +92,10 @@ def main(argv: list[str]) -> int:
                             "arch": arch,
                             "threads": threads,
                             "batching": batching,
+                            "compile": compiled,
+                            "wall_s": summary["train_wall_s"],
+                            "steady_tokens_per_s": float(np.median(rates[len(rates) // 2 :])),
+                            "final_loss_answer": summary["final_loss_answer"],
                             "tokens_per_s": summary["tokens_per_s"],
                             "tokens_per_s_per_core": summary["tokens_per_s"] / threads,
                             "answer_tokens_per_s": summary["tokens_per_s"] * answer_share,
@@ -94,12 +104,19 @@ def main(argv: list[str]) -> int:
                     )
     print(f"{args.steps} steps of batch {args.batch_size}, model {args.model}, {device}; "
           f"mean length {split.lengths.mean():.1f} (min {split.lengths.min()}, max {split.lengths.max()})")
-    print(f"{'arch':8} {'threads':>7} {'batching':>10} {'tok/s':>9} {'tok/s/core':>11} {'answer tok/s':>13} {'padding':>8} {'vs random':>10}")
+    print(f"{'arch':8} {'threads':>7} {'batching':>10} {'compile':>7} {'tok/s':>9} {'tok/s/core':>11} {'answer tok/s':>13} {'padding':>8} "
+          f"{'vs random':>10} {'wall s':>7} {'steady tok/s':>12} {'final loss':>10} {'job vs eager':>12} {'steady vs eager':>15}")
     for row in rows:
-        base = next((r for r in rows if r["arch"] == row["arch"] and r["threads"] == row["threads"] and r["batching"] == "random"), None)
+        def same(r, **which):
+            return all(r[k] == row[k] for k in ("arch", "threads", "batching", "compile") if k not in which) and all(r[k] == v for k, v in which.items())
+        base = next((r for r in rows if same(r, batching="random")), None)
+        eager = next((r for r in rows if same(r, compile=False)), None)
         ratio = f"{row['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base else "-"
-        print(f"{row['arch']:8} {row['threads']:>7} {row['batching']:>10} {row['tokens_per_s']:>9,.0f} {row['tokens_per_s_per_core']:>11,.0f} "
-              f"{row['answer_tokens_per_s']:>13,.0f} {row['padding_fraction']:>8.1%} {ratio:>10}")
+        job = f"{eager['wall_s'] / row['wall_s']:.2f}x" if eager else "-"
+        steady = f"{row['steady_tokens_per_s'] / eager['steady_tokens_per_s']:.2f}x" if eager else "-"
+        print(f"{row['arch']:8} {row['threads']:>7} {row['batching']:>10} {'on' if row['compile'] else 'off':>7} {row['tokens_per_s']:>9,.0f} "
+              f"{row['tokens_per_s_per_core']:>11,.0f} {row['answer_tokens_per_s']:>13,.0f} {row['padding_fraction']:>8.1%} {ratio:>10} "
+              f"{row['wall_s']:>7.1f} {row['steady_tokens_per_s']:>12,.0f} {row['final_loss_answer']:>10.5f} {job:>12} {steady:>15}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

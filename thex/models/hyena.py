@@ -48,6 +48,13 @@ def fft_size(seq_len: int) -> int:
         n += 1
 
 
+def transform_size(seq_len: int) -> int:
+    """The FFT size for length L: fft_size(L) eagerly; 2L under torch.compile, where the
+    search loop of fft_size would guard the graph on L's divisibility (one recompile per
+    length) while 2L >= 2L - 1 is exact too and keeps L a symbol."""
+    return 2 * seq_len if torch.compiler.is_compiling() else fft_size(seq_len)
+
+
 def _compute_dtype(t: torch.Tensor) -> torch.dtype:
     """float32 for float32/bf16/fp16 inputs (the FFT is never done in half precision), float64 kept."""
     return torch.promote_types(t.dtype, torch.float32)
@@ -66,7 +73,7 @@ class _FFTLongConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, v: torch.Tensor, k: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         L = v.shape[-1]
-        n = fft_size(L)
+        n = transform_size(L)
         dtype = _compute_dtype(v)
         V = torch.fft.rfft(v.to(dtype), n=n)  # (B, C, n // 2 + 1) complex
         K = torch.fft.rfft(k.to(dtype), n=n) + D.to(dtype)[:, None]  # (C, n // 2 + 1)
