@@ -4,9 +4,9 @@ Every knob of docs/languages.md is a field of `ProgramConfig` / `ListOpsConfig`.
 tracks values while it builds each expression, which is how it avoids zero divisors; the
 reference interpreter (`program.interpret`) recomputes every answer in the tests.
 
-The hot loop is plain Python kept lean (local names for `random`, no per-node allocation
-beyond the AST): about 78 µs of CPU per program of 8 statements, so 1,000,000 such
-programs took 52 s on two cores (README, "Benchmarks"; `python -m thex.bench data`).
+The hot loop is plain Python kept lean (closures over locals, text written directly, no
+AST): 1,000,000 programs of 8 statements took 19-20 s on the two-core machine
+(`python -m thex.bench data`; README, "Benchmarks").
 """
 
 from __future__ import annotations
@@ -289,18 +289,20 @@ class ProgramGenerator:
 
     def generate(self, count: int, featured: list[int] | None = None) -> dict[str, list]:
         """`count` programs as columns (PROGRAM_COLUMNS); `featured[k]`, when given, indexes
-        a global that program k's answer must use (exposure control). Per program: its
-        layout (`_layout`), its statements (`_statements`, each written by the expression
-        writer), then its row of facts (`_row`), in that order of draws."""
+        a global that program k's answer must use (exposure control). Per program, in this
+        order of draws: its language, its layout, its statements (each expression written
+        by `expr` in the statement writer), then its row of facts.
+
+        Each step is a closure made once per call (`_language_drawer`, `_layout_drawer`,
+        `_statement_writer`, `_row_writer`): what a step reads is bound to locals, because
+        attribute and method lookups per program cost a fifth of the generator's time."""
         columns: dict[str, list] = {name: [] for name in PROGRAM_COLUMNS}
         out = [columns[name].append for name in PROGRAM_COLUMNS]
-        draw_language = self._language_drawer()
-        write = self._assignment_writer()
-        drawers = {lang: self.namer.drawer(lang) for lang in self.cfg.languages}
+        draw_language, draw_layout = self._language_drawer(), self._layout_drawer()
+        write_statements, write_row = self._statement_writer(), self._row_writer()
         for k in range(count):
-            layout = self._layout(draw_language(), featured[k] if featured is not None else None)
-            statements = self._statements(layout, write, drawers[layout.language])
-            for append, value in zip(out, self._row(layout, statements)):
+            layout = draw_layout(draw_language(), featured[k] if featured is not None else None)
+            for append, value in zip(out, write_row(layout, write_statements(layout))):
                 append(value)
         return columns
 
@@ -322,92 +324,40 @@ class ProgramGenerator:
 
         return draw
 
-    def _layout(self, language: str, wanted: int | None) -> "_Layout":
-        """Whether the program is a recall, the global it must feature, its main-chain and
-        distractor counts, which assignment is printed, and the order of the statements."""
-        cfg, rnd = self.cfg, self.rng.random
-        recall = cfg.recall_fraction > 0 and rnd() < cfg.recall_fraction
-        if recall and wanted is None:
-            wanted = int(rnd() * len(self.global_names))
-        n_main = 0 if recall else cfg.n_statements[0] + int(rnd() * (cfg.n_statements[1] - cfg.n_statements[0] + 1))
-        n_distractors = cfg.distractors[0] + int(rnd() * (cfg.distractors[1] - cfg.distractors[0] + 1))
-        queried = n_main - 1 if cfg.query == "last" else 0 if cfg.query == "first" else int(rnd() * n_main)
-        is_main = [True] * n_main
-        if n_distractors:
-            is_main += [False] * n_distractors
-            self.rng.shuffle(is_main)  # distractors at random positions among the main chain
-        return _Layout(language, recall, wanted, n_main, n_distractors, queried, is_main)
+    def _layout_drawer(self) -> "Callable[[str, int | None], _Layout]":
+        """layout(language, wanted): whether the program is a recall, the global it must
+        feature, its main-chain and distractor counts, which assignment is printed, and the
+        order of the statements."""
+        cfg, rnd, shuffle, n_names = self.cfg, self.rng.random, self.rng.shuffle, len(self.global_names)
+        recall_fraction, query = cfg.recall_fraction, cfg.query
+        main_lo, main_span = cfg.n_statements[0], cfg.n_statements[1] - cfg.n_statements[0] + 1
+        dist_lo, dist_span = cfg.distractors[0], cfg.distractors[1] - cfg.distractors[0] + 1
+        new_tuple = tuple.__new__  # a NamedTuple without its Python-level __new__, half the cost here
 
-    def _statements(self, layout: "_Layout", write: "Callable[..., tuple[str, int, int, _Facts]]",
-                    new_name: Callable[[], tuple[str, int]]) -> "_Statements":
-        """The program's assignments in order (each target a fresh name): the main chain
-        reads the main chain's earlier targets, distractors only earlier distractors."""
-        depth_lo, depth_span = self.cfg.depth[0], self.cfg.depth[1] - self.cfg.depth[0] + 1
-        rnd, surface, op_table = self.rng.random, SURFACES[layout.language], self.op_tables[layout.language]
-        main, distractors = _Chain([], [], [], []), _Chain([], [], [], [])
-        lines: list[str] = []
-        taken: set[str] = set()
-        for is_main in layout.is_main:
-            target, modulus = new_name()
-            while target in taken:
-                target, modulus = new_name()
-            taken.add(target)
-            chain = main if is_main else distractors
-            force = layout.wanted if is_main and len(main.leaves) == layout.queried else None
-            text, value, depth, facts = write(op_table, chain, modulus, force, depth_lo + int(rnd() * depth_span))
-            # a main assignment depends on itself (its own bit); distractors feed no answer
-            chain.deps.append(facts.deps | (1 << len(main.leaves)) if is_main else 0)
-            chain.hops.append(facts.hops)
-            chain.facts.append(facts._replace(depth=depth, modulus=modulus))
-            chain.leaves.append((target, value % modulus, 0))
-            lines.append(surface.assignment(target, text, depth > 0))
-        return _Statements(lines, main)
+        def layout(language: str, wanted: int | None) -> _Layout:
+            recall = recall_fraction > 0 and rnd() < recall_fraction
+            if recall and wanted is None:
+                wanted = int(rnd() * n_names)
+            n_main = 0 if recall else main_lo + int(rnd() * main_span)
+            n_distractors = dist_lo + int(rnd() * dist_span)
+            queried = n_main - 1 if query == "last" else 0 if query == "first" else int(rnd() * n_main)
+            is_main = [True] * n_main
+            if n_distractors:
+                is_main += [False] * n_distractors
+                shuffle(is_main)  # distractors at random positions among the main chain
+            return new_tuple(_Layout, (language, recall, wanted, n_main, n_distractors, queried, is_main))
 
-    def _row(self, layout: "_Layout", statements: "_Statements") -> tuple:
-        """The program's text with its query, its answer and its facts (PROGRAM_COLUMNS)."""
-        surface, main = SURFACES[layout.language], statements.main
-        if layout.recall:
-            query = surface.query(self.global_names[layout.wanted])
-            answer, needed, used = self.global_values[layout.wanted], [], {layout.wanted}
-            hops, modulus = 0, self.global_moduli[layout.wanted]
-        else:
-            target, answer, _ = main.leaves[layout.queried]
-            query = surface.query(target)
-            mask = main.deps[layout.queried]
-            needed = [main.facts[i] for i in range(layout.n_main) if mask >> i & 1]
-            hops, modulus = main.hops[layout.queried], main.facts[layout.queried].modulus
-            used = {g for facts in needed for g in facts.globals_read}
-        operator_bits = n_operations = depth = 0
-        for facts in needed:
-            operator_bits |= facts.operator_bits
-            n_operations += facts.n_operations
-            if facts.depth > depth:
-                depth = facts.depth
-        return (
-            "\n".join(statements.lines + [query]),
-            answer,
-            layout.language,
-            "recall" if layout.recall else "compute",
-            layout.n_main + layout.n_distractors,
-            layout.n_distractors,
-            depth,
-            hops,
-            _OPS_TEXT[operator_bits],
-            n_operations,
-            len(needed),
-            len(used),
-            ",".join(sorted([self.global_names[g] for g in used])),
-            modulus,
-        )
+        return layout
 
-    def _assignment_writer(self) -> "Callable[..., tuple[str, int, int, _Facts]]":
-        """write(op_table, chain, m, force, depth) -> (text, value mod m, depth, facts) of
-        one assignment's expression, reading earlier targets of `chain`; `force`, when not
-        None, is a global its leftmost leaf must be.
+    def _statement_writer(self) -> "Callable[[_Layout], _Statements]":
+        """statements(layout): the program's assignments in order, each target a fresh name;
+        the main chain reads the main chain's earlier targets, distractors only earlier
+        distractors.
 
         `expr` is the generator's hot path: a closure over locals (the facts of the
         assignment being written) because local lookups are much cheaper than attribute
-        lookups in CPython."""
+        lookups in CPython, and the statement loop sets those facts directly for the same
+        reason (a call per assignment cost 7% of the generator's time)."""
         cfg, rnd = self.cfg, self.rng.random
         n_kinds, p_global, p_var = len(cfg.operators), cfg.p_global, cfg.p_global + cfg.p_variable
         lit_span = cfg.literals[1] - cfg.literals[0] + 1
@@ -415,6 +365,11 @@ class ProgramGenerator:
         nonzero_leaves = [leaf for leaf in literal_leaves if leaf[1] != 0]
         global_leaves = [(name, value, 0) for name, value in zip(self.global_names, self.global_values)]
         n_globals = len(global_leaves)
+        depth_lo, depth_span = cfg.depth[0], cfg.depth[1] - cfg.depth[0] + 1
+        new_names = {lang: self.namer.drawer(lang) for lang in cfg.languages}
+        assignments = {lang: surface.assignment for lang, surface in SURFACES.items()}
+        op_tables = self.op_tables
+        new_tuple = tuple.__new__  # a NamedTuple without its Python-level __new__, half the cost here
         # The assignment being written: its operator table, the pool of variables it may
         # read, its modulus, and its facts (main-chain assignments it depends on as a bit
         # mask, transitively; hops; globals read; operator bits; operation count).
@@ -474,16 +429,85 @@ class ProgramGenerator:
             n_ops += 1
             return f"{before}{left}{between}{right}{after}", apply(lv, rv, m), 1 + (ld if ld > rd else rd)
 
-        def write(table: list, chain: "_Chain", modulus: int, forced: int | None, depth: int) -> tuple[str, int, int, "_Facts"]:
+        def statements(layout: _Layout) -> _Statements:
             nonlocal op_table, leaves, pool_deps, pool_hops, m, deps, hops, bits, n_ops, globs, force
-            op_table, leaves, pool_deps, pool_hops, m, force = table, chain.leaves, chain.deps, chain.hops, modulus, forced
-            deps = hops = bits = n_ops = 0
-            globs = []
-            text, value, depth = expr(depth)
-            return text, value, depth, _Facts(deps, hops, globs, bits, n_ops, 0, 0)
+            new_name, assignment, op_table = new_names[layout.language], assignments[layout.language], op_tables[layout.language]
+            wanted, queried = layout.wanted, layout.queried
+            main_leaves, main_deps, main_hops, main_facts = [], [], [], []
+            other_leaves, other_deps, other_hops = [], [], []
+            lines: list[str] = []
+            taken: set[str] = set()
+            for is_main in layout.is_main:
+                target, m = new_name()
+                while target in taken:
+                    target, m = new_name()
+                taken.add(target)
+                deps = hops = bits = n_ops = 0
+                globs = []
+                if is_main:
+                    force = wanted if len(main_leaves) == queried else None
+                    leaves, pool_deps, pool_hops = main_leaves, main_deps, main_hops
+                    text, value, depth = expr(depth_lo + int(rnd() * depth_span))
+                    main_deps.append(deps | (1 << len(main_leaves)))  # it depends on itself: its own bit
+                    main_hops.append(hops)
+                    main_facts.append((globs, bits, n_ops, depth, m))  # a Facts tuple, read by unpacking
+                else:  # a distractor feeds no answer
+                    force = None
+                    leaves, pool_deps, pool_hops = other_leaves, other_deps, other_hops
+                    text, value, depth = expr(depth_lo + int(rnd() * depth_span))
+                    other_deps.append(0)
+                    other_hops.append(hops)
+                leaves.append((target, value % m, 0))
+                lines.append(assignment(target, text, depth > 0))
+            return new_tuple(_Statements, (lines, main_leaves, main_deps, main_hops, main_facts))
 
-        return write
+        return statements
 
+    def _row_writer(self) -> "Callable[[_Layout, _Statements], tuple]":
+        """row(layout, statements): the program's text with its query, its answer and its
+        facts, in PROGRAM_COLUMNS order."""
+        names, values, moduli = self.global_names, self.global_values, self.global_moduli
+        queries = {lang: surface.query for lang, surface in SURFACES.items()}
+
+        def row(layout: _Layout, statements: _Statements) -> tuple:
+            language, recall, wanted, n_main, n_distractors, queried, _ = layout
+            lines, leaves, deps, hops, facts_of = statements
+            if recall:
+                query = queries[language](names[wanted])
+                answer, needed, used = values[wanted], [], {wanted}
+                n_hops, modulus = 0, moduli[wanted]
+            else:
+                target, answer, _ = leaves[queried]
+                query = queries[language](target)
+                mask = deps[queried]
+                needed = [facts_of[i] for i in range(n_main) if mask >> i & 1]
+                n_hops, (*_, modulus) = hops[queried], facts_of[queried]
+                used = {g for globals_read, *_ in needed for g in globals_read}
+            operator_bits = n_operations = depth = 0
+            for _, bits, n_ops, expression_depth, _ in needed:
+                operator_bits |= bits
+                n_operations += n_ops
+                if expression_depth > depth:
+                    depth = expression_depth
+            lines.append(query)
+            return (
+                "\n".join(lines),
+                answer,
+                language,
+                "recall" if recall else "compute",
+                n_main + n_distractors,
+                n_distractors,
+                depth,
+                n_hops,
+                _OPS_TEXT[operator_bits],
+                n_operations,
+                len(needed),
+                len(used),
+                ",".join(sorted([names[g] for g in used])),
+                modulus,
+            )
+
+        return row
 
 class _Layout(NamedTuple):
     """A program before its statements: drawn first, in this order."""
@@ -497,30 +521,21 @@ class _Layout(NamedTuple):
     is_main: list[bool]  # per statement, in program order
 
 
-class _Facts(NamedTuple):
-    """What one assignment's expression did (the slice columns are built from these)."""
-
-    deps: int  # bit mask of the main-chain assignments it depends on, transitively
-    hops: int  # longest chain of variable reads behind it
-    globals_read: list[int]
-    operator_bits: int
-    n_operations: int
-    depth: int
-    modulus: int  # of its target
-
-
-class _Chain(NamedTuple):
-    """The assignments of one chain (main or distractors), as later expressions read them."""
-
-    leaves: list[tuple[str, int, int]]  # (target name, value mod its modulus, 0): a leaf to read
-    deps: list[int]
-    hops: list[int]
-    facts: list[_Facts]
+# What one main-chain assignment's expression did (the slice columns come from these):
+# (globals read, operator bit mask, operation count, expression depth, the target's
+# modulus). A plain tuple, read by unpacking: a NamedTuple per assignment cost 4% of the
+# generator's time.
+Facts = tuple[list[int], int, int, int, int]
 
 
 class _Statements(NamedTuple):
+    """A program's assignments and its main chain, as the row of facts reads them."""
+
     lines: list[str]  # the assignments, in program order
-    main: _Chain
+    leaves: list[tuple[str, int, int]]  # per main-chain assignment: (target, value mod its modulus, 0)
+    deps: list[int]  # per main-chain assignment: the bit mask of the main-chain assignments it depends on, itself included
+    hops: list[int]  # per main-chain assignment: its longest chain of variable reads
+    facts: list[Facts]
 
 
 class ListOpsGenerator:
