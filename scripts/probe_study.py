@@ -4,8 +4,8 @@
 
 Rerunning such a study's config with today's code would retrain it (its code inputs are
 newer than its runs), so this runs `python -m thex probe` on every reported run of RESULTS
-(the run folders EXPERIMENT/CONDITION/ARCH/SCALE/lrR/seedS that hold an eval.json; one
-already probed is kept), with the probe settings of config/config.yaml unless given, then
+(the run folders EXPERIMENT/CONDITION/ARCH/SCALE/lrR/seedS that hold an eval.json, at
+their cell's selected rate; one already probed is kept), with the probe settings of config/config.yaml unless given, then
 collects the study again with its probe results (`python -m thex collect --probes`): the
 other summary files come out as the workflow's collect rule writes them.
 docs/calibration.md ("Probes of the verdict study") quotes what it produced.
@@ -14,9 +14,12 @@ docs/calibration.md ("Probes of the verdict study") quotes what it produced.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+from thex.experiments import lr_name
 
 
 def main() -> int:
@@ -29,9 +32,12 @@ def main() -> int:
     args = parser.parse_args()
 
     runs = sorted(p.parent for p in args.results.glob("*/*/*/*/lr*/seed*/train_summary.json"))
-    reported = [run for run in runs if (run / "eval.json").exists()]
-    tuning = [run for run in runs if run not in reported]
     selections = sorted(args.results.glob("*/*/*/*/selected_lr.json"))
+    # a cell's reported runs are those at its selected rate (a cell whose choice moved when
+    # its grid was widened keeps the evaluated runs of its old rate, which are not reported)
+    selected = {path.parent: lr_name(json.loads(path.read_text())["selected_lr"]) for path in selections}
+    reported = [run for run in runs if (run / "eval.json").exists() and selected.get(run.parents[1], run.parent.name) == run.parent.name]
+    tuning = [run for run in runs if run not in reported and not (run / "eval.json").exists()]
     if not reported:
         sys.exit(f"probe_study: no reported run (a run folder with eval.json) under {args.results}")
     data = {f"{run.parts[-6]}/{run.parts[-5]}": run.parents[3] / "data" for run in reported}
