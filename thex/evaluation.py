@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import torch
 
 from thex import tokenizer
-from thex.data import TokenizedSplit, evaluation_splits
+from thex.data import Batch, TokenizedSplit, evaluation_splits
 from thex.io import atomic_path, write_json
 from thex.models.lm import model_precision
 
@@ -40,6 +40,12 @@ def _batches_by_length(split: TokenizedSplit, max_tokens: int) -> list[np.ndarra
     return batches
 
 
+def answer_correct(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """(B, L-1) bool: the answer targets the model's most likely token gets right; a sample
+    is an exact match when all of its answer targets are."""
+    return (logits.argmax(dim=-1) == batch.targets) & batch.answer_mask
+
+
 @torch.no_grad()
 def score_split(
     model: torch.nn.Module, split: TokenizedSplit, device: torch.device, max_tokens: int = 16384
@@ -58,7 +64,7 @@ def score_split(
         per_token = torch.nn.functional.cross_entropy(
             logits.float().transpose(1, 2), batch.targets, reduction="none"
         )  # (B, L-1)
-        correct = (logits.argmax(dim=-1) == batch.targets) & batch.answer_mask
+        correct = answer_correct(logits, batch)
         n_answer = batch.answer_mask.sum(dim=1)  # (B,)
         exact[indices] = (correct.sum(dim=1) == n_answer).cpu().numpy()
         accuracy[indices] = (correct.sum(dim=1) / n_answer).cpu().numpy()

@@ -3,8 +3,8 @@
 Ablation. A block's mixer output, or separately its MLP output, is replaced by a constant
 before it is added to the residual stream: its mean over the probe set (mean ablation: the
 block still writes what it writes on average, only its dependence on the input is removed)
-or zero (zero ablation). Exact match is then scored on every evaluation split exactly as
-evaluation scores it (thex.evaluation.score_split), per item, so that each drop is paired
+or zero (zero ablation). Exact match is then scored on every evaluation split by the rule
+evaluation uses (thex.evaluation.answer_correct), per item, so that each drop is paired
 item by item with the intact model's score.
 
 Linear probes. The residual stream after the embedding and after every block (before the
@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 
 from thex.data import TokenizedSplit, evaluation_splits
 from thex.errors import ThexError
-from thex.evaluation import _batches_by_length, score_split
+from thex.evaluation import _batches_by_length, answer_correct
 from thex.datasets import read_metadata
 from thex.languages.roles import ROLES, character_roles, global_spans
 from thex.models.lm import model_precision
@@ -108,27 +108,48 @@ def ablated(model: torch.nn.Module, replacements: Mapping[tuple[int, str], torch
             handle.remove()
 
 
+@torch.no_grad()
 def ablation_scores(model: torch.nn.Module, splits: Mapping[str, TokenizedSplit], device: torch.device,
-                    means: Mapping[tuple[int, str], torch.Tensor], kind: str = "mean") -> pa.Table:
+                    means: Mapping[tuple[int, str], torch.Tensor], kind: str = "mean",
+                    max_tokens: int = 16384) -> pa.Table:
     """Exact match per item of every split: intact (block 0, component "none") and with
-    each block's mixer and MLP ablated in turn (blocks numbered from 1)."""
+    each block's mixer and MLP ablated in turn (blocks numbered from 1). An ablation of
+    block k runs blocks k.. from the residual stream that enters block k, computed once per
+    batch with the model intact (blocks before k are not touched by it): the scores of the
+    full forward with the ablation, at about half the cost."""
     if kind not in ABLATIONS:
         raise ProbeError(f"ablation {kind!r}: expected one of {', '.join(ABLATIONS)}")
-    conditions: list[tuple[int, str, dict]] = [(0, "none", {})]
-    for (block, component), mean in sorted(means.items()):
-        value = mean if kind == "mean" else torch.zeros_like(mean)
-        conditions.append((block + 1, component, {(block, component): value}))
+    ablations = [(block, component, mean if kind == "mean" else torch.zeros_like(mean))
+                 for (block, component), mean in sorted(means.items())]
     columns: dict[str, list] = {"split": [], "id": [], "block": [], "component": [], "exact_match": []}
-    for name, split in splits.items():
-        ids = split.table.column("id").to_pylist()
-        for block, component, replacements in conditions:
-            with ablated(model, replacements):
-                exact = score_split(model, split, device)["exact_match"]
-            columns["split"] += [name] * len(split)
-            columns["id"] += ids
-            columns["block"] += [block] * len(split)
-            columns["component"] += [component] * len(split)
-            columns["exact_match"] += exact.tolist()
+    was_training = model.training
+    model.eval()
+    try:
+        for name, split in splits.items():
+            exact = np.zeros((1 + len(ablations), len(split)), dtype=bool)  # (conditions, items)
+            for indices in _batches_by_length(split, max_tokens):
+                batch = split.batch(indices).to(device)
+                n_answer = batch.answer_mask.sum(dim=1)  # (B,)
+                with model_precision(device):
+                    stream = model.residual_stream(batch.inputs)  # n_layer + 1 of (B, L-1, d)
+                    logits = [model.head(model.ln_f(stream[-1])).float()]
+                    for block, component, value in ablations:
+                        with ablated(model, {(block, component): value}):
+                            x = stream[block]  # what enters block `block` (0-based)
+                            for later in model.blocks[block:]:
+                                x = later(x)
+                        logits.append(model.head(model.ln_f(x)).float())
+                for k, condition_logits in enumerate(logits):
+                    exact[k, indices] = (answer_correct(condition_logits, batch).sum(dim=1) == n_answer).cpu().numpy()
+            ids = split.table.column("id").to_pylist()
+            for k, (block, component) in enumerate([(0, "none")] + [(b + 1, c) for b, c, _ in ablations]):
+                columns["split"] += [name] * len(split)
+                columns["id"] += ids
+                columns["block"] += [block] * len(split)
+                columns["component"] += [component] * len(split)
+                columns["exact_match"] += exact[k].tolist()
+    finally:
+        model.train(was_training)
     return pa.table(columns)
 
 
