@@ -41,9 +41,13 @@ def _batches_by_length(split: TokenizedSplit, max_tokens: int) -> list[np.ndarra
 
 
 def answer_correct(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """(B, L-1) bool: the answer targets the model's most likely token gets right; a sample
-    is an exact match when all of its answer targets are."""
+    """(B, L-1) bool: the answer targets the model's most likely token gets right."""
     return (logits.argmax(dim=-1) == batch.targets) & batch.answer_mask
+
+
+def exact_matches(correct: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """(B,) bool: a sample is an exact match when all of its answer targets are right."""
+    return correct.sum(dim=1) == batch.answer_mask.sum(dim=1)
 
 
 @torch.no_grad()
@@ -66,7 +70,7 @@ def score_split(
         )  # (B, L-1)
         correct = answer_correct(logits, batch)
         n_answer = batch.answer_mask.sum(dim=1)  # (B,)
-        exact[indices] = (correct.sum(dim=1) == n_answer).cpu().numpy()
+        exact[indices] = exact_matches(correct, batch).cpu().numpy()
         accuracy[indices] = (correct.sum(dim=1) / n_answer).cpu().numpy()
         loss[indices] = ((per_token * batch.answer_mask).sum(dim=1) / n_answer).cpu().numpy()
     model.train(was_training)

@@ -4,7 +4,7 @@ Ablation. A block's mixer output, or separately its MLP output, is replaced by a
 before it is added to the residual stream: its mean over the probe set (mean ablation: the
 block still writes what it writes on average, only its dependence on the input is removed)
 or zero (zero ablation). Exact match is then scored on every evaluation split by the rule
-evaluation uses (thex.evaluation.answer_correct), per item, so that each drop is paired
+evaluation uses (thex.evaluation.exact_matches), per item, so that each drop is paired
 item by item with the intact model's score.
 
 Linear probes. The residual stream after the embedding and after every block (before the
@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 
 from thex.data import TokenizedSplit, evaluation_splits
 from thex.errors import ThexError
-from thex.evaluation import _batches_by_length, answer_correct
+from thex.evaluation import _batches_by_length, answer_correct, exact_matches
 from thex.datasets import read_metadata
 from thex.languages.roles import ROLES, character_roles, global_spans
 from thex.models.lm import model_precision
@@ -116,7 +116,7 @@ def ablation_scores(model: torch.nn.Module, splits: Mapping[str, TokenizedSplit]
     each block's mixer and MLP ablated in turn (blocks numbered from 1). An ablation of
     block k runs blocks k.. from the residual stream that enters block k, computed once per
     batch with the model intact (blocks before k are not touched by it): the scores of the
-    full forward with the ablation, at about half the cost."""
+    full forward with the ablation, from 24 block passes instead of 36 with 4 blocks."""
     if kind not in ABLATIONS:
         raise ProbeError(f"ablation {kind!r}: expected one of {', '.join(ABLATIONS)}")
     ablations = [(block, component, mean if kind == "mean" else torch.zeros_like(mean))
@@ -129,7 +129,6 @@ def ablation_scores(model: torch.nn.Module, splits: Mapping[str, TokenizedSplit]
             exact = np.zeros((1 + len(ablations), len(split)), dtype=bool)  # (conditions, items)
             for indices in _batches_by_length(split, max_tokens):
                 batch = split.batch(indices).to(device)
-                n_answer = batch.answer_mask.sum(dim=1)  # (B,)
                 with model_precision(device):
                     stream = model.residual_stream(batch.inputs)  # n_layer + 1 of (B, L-1, d)
                     logits = [model.head(model.ln_f(stream[-1])).float()]
@@ -140,7 +139,7 @@ def ablation_scores(model: torch.nn.Module, splits: Mapping[str, TokenizedSplit]
                                 x = later(x)
                         logits.append(model.head(model.ln_f(x)).float())
                 for k, condition_logits in enumerate(logits):
-                    exact[k, indices] = (answer_correct(condition_logits, batch).sum(dim=1) == n_answer).cpu().numpy()
+                    exact[k, indices] = exact_matches(answer_correct(condition_logits, batch), batch).cpu().numpy()
             ids = split.table.column("id").to_pylist()
             for k, (block, component) in enumerate([(0, "none")] + [(b + 1, c) for b, c, _ in ablations]):
                 columns["split"] += [name] * len(split)
@@ -221,21 +220,30 @@ def probe_scores(model: torch.nn.Module, probe_set: TokenizedSplit, splits: Mapp
     targets = {"first_answer_token": answer_reads}
     if world:
         targets["global_value"] = lambda split: global_reads(split, world)
+
+    def read_all(split: TokenizedSplit) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per target (residuals (depth, reads, d), items, labels): one forward pass of the
+        split serves every target."""
+        reads = {target: read(split) for target, read in targets.items()}
+        x = residuals_at(model, split, np.concatenate([r[0] for r in reads.values()]),
+                         np.concatenate([r[1] for r in reads.values()]), device)  # fmt: skip
+        bounds = np.cumsum([0] + [len(r[0]) for r in reads.values()])
+        return {target: (x[:, lo:hi], items, labels) for (target, (items, _, labels)), lo, hi in zip(reads.items(), bounds, bounds[1:])}
+
     columns: dict[str, list] = {"target": [], "split": [], "id": [], "read": [], "depth": [], "label": [], "correct": [],
                                 "majority_correct": []}  # fmt: skip
-    for target, reads in targets.items():
-        items, positions, labels = reads(probe_set)
+    probe_reads = read_all(probe_set)
+    test_reads = {name: read_all(split) for name, split in splits.items()}
+    for target, (train_x, _, labels) in probe_reads.items():
         if len(np.unique(labels)) < 2:
             continue  # nothing to classify (e.g. no global read in the probe set)
-        train_x = residuals_at(model, probe_set, items, positions, device)
         values, counts = np.unique(labels, return_counts=True)
         majority = int(values[np.argmax(counts)])
         probes = [fit_probe(train_x[d], labels) for d in range(train_x.shape[0])]
         for name, split in splits.items():
-            test_items, test_positions, test_labels = reads(split)
+            test_x, test_items, test_labels = test_reads[name][target]
             if not len(test_items):
                 continue
-            test_x = residuals_at(model, split, test_items, test_positions, device)
             ids = np.asarray(split.table.column("id").to_pylist())[test_items]
             read = np.zeros(len(test_items), dtype=np.int64)
             for k in range(1, len(test_items)):  # the k-th read of its item

@@ -106,11 +106,13 @@ def main(argv: list[str]) -> int:
           f"mean length {split.lengths.mean():.1f} (min {split.lengths.min()}, max {split.lengths.max()})")
     print(f"{'arch':8} {'threads':>7} {'batching':>10} {'compile':>7} {'tok/s':>9} {'tok/s/core':>11} {'answer tok/s':>13} {'padding':>8} "
           f"{'vs random':>10} {'wall s':>7} {'steady tok/s':>12} {'final loss':>10} {'job vs eager':>12} {'steady vs eager':>15}")
+    def counterpart(row: dict, **changed) -> dict | None:
+        """The row of the same job with `changed` settings (the random-batch or eager one)."""
+        wanted = {**{k: row[k] for k in ("arch", "threads", "batching", "compile")}, **changed}
+        return next((r for r in rows if all(r[k] == v for k, v in wanted.items())), None)
+
     for row in rows:
-        def same(r, **which):
-            return all(r[k] == row[k] for k in ("arch", "threads", "batching", "compile") if k not in which) and all(r[k] == v for k, v in which.items())
-        base = next((r for r in rows if same(r, batching="random")), None)
-        eager = next((r for r in rows if same(r, compile=False)), None)
+        base, eager = counterpart(row, batching="random"), counterpart(row, compile=False)
         ratio = f"{row['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base else "-"
         job = f"{eager['wall_s'] / row['wall_s']:.2f}x" if eager else "-"
         steady = f"{row['steady_tokens_per_s'] / eager['steady_tokens_per_s']:.2f}x" if eager else "-"

@@ -294,8 +294,10 @@ class ProgramGenerator:
         by `expr` in the statement writer), then its row of facts.
 
         Each step is a closure made once per call (`_language_drawer`, `_layout_drawer`,
-        `_statement_writer`, `_row_writer`): what a step reads is bound to locals, because
-        attribute and method lookups per program cost a fifth of the generator's time."""
+        `_statement_writer`, `_row_writer`): what a step reads is bound to locals. A first
+        split into methods (attribute lookups per program, a call and a NamedTuple per
+        assignment) was 21% slower than the single loop it replaced; this one is within 5%
+        (README, "Benchmarks")."""
         columns: dict[str, list] = {name: [] for name in PROGRAM_COLUMNS}
         out = [columns[name].append for name in PROGRAM_COLUMNS]
         draw_language, draw_layout = self._language_drawer(), self._layout_drawer()
@@ -332,7 +334,7 @@ class ProgramGenerator:
         recall_fraction, query = cfg.recall_fraction, cfg.query
         main_lo, main_span = cfg.n_statements[0], cfg.n_statements[1] - cfg.n_statements[0] + 1
         dist_lo, dist_span = cfg.distractors[0], cfg.distractors[1] - cfg.distractors[0] + 1
-        new_tuple = tuple.__new__  # a NamedTuple without its Python-level __new__, half the cost here
+        new_tuple = tuple.__new__  # a NamedTuple without the Python-level call of its __new__
 
         def layout(language: str, wanted: int | None) -> _Layout:
             recall = recall_fraction > 0 and rnd() < recall_fraction
@@ -357,7 +359,7 @@ class ProgramGenerator:
         `expr` is the generator's hot path: a closure over locals (the facts of the
         assignment being written) because local lookups are much cheaper than attribute
         lookups in CPython, and the statement loop sets those facts directly for the same
-        reason (a call per assignment cost 7% of the generator's time)."""
+        reason, rather than calling a function per assignment."""
         cfg, rnd = self.cfg, self.rng.random
         n_kinds, p_global, p_var = len(cfg.operators), cfg.p_global, cfg.p_global + cfg.p_variable
         lit_span = cfg.literals[1] - cfg.literals[0] + 1
@@ -369,7 +371,7 @@ class ProgramGenerator:
         new_names = {lang: self.namer.drawer(lang) for lang in cfg.languages}
         assignments = {lang: surface.assignment for lang, surface in SURFACES.items()}
         op_tables = self.op_tables
-        new_tuple = tuple.__new__  # a NamedTuple without its Python-level __new__, half the cost here
+        new_tuple = tuple.__new__  # a NamedTuple without the Python-level call of its __new__
         # The assignment being written: its operator table, the pool of variables it may
         # read, its modulus, and its facts (main-chain assignments it depends on as a bit
         # mask, transitively; hops; globals read; operator bits; operation count).
@@ -523,8 +525,8 @@ class _Layout(NamedTuple):
 
 # What one main-chain assignment's expression did (the slice columns come from these):
 # (globals read, operator bit mask, operation count, expression depth, the target's
-# modulus). A plain tuple, read by unpacking: a NamedTuple per assignment cost 4% of the
-# generator's time.
+# modulus). A plain tuple, read by unpacking: one is made for every assignment, in the
+# generator's hot loop.
 Facts = tuple[list[int], int, int, int, int]
 
 
