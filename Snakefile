@@ -1,5 +1,5 @@
 # LoLaMeMe reproduction (arXiv 2406.02592): generate LoLa/MeMe/ListOps datasets, train
-# GPT-2, Hyena and THEX_COMMAND models, evaluate by exact match, aggregate into tables, figures
+# GPT-2, Hyena and THEX models, evaluate by exact match, aggregate into tables, figures
 # and a report. See README.md; stages live in workflow/rules/.
 from snakemake.utils import min_version
 

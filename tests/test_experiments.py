@@ -90,16 +90,34 @@ def _minimal(**changes):
         # a top-level section's error names that section, not an experiment it is merged into
         (_minimal(training={"batch_size": "big"}), "training.batch_size: expected an integer, got 'big'"),
         (_minimal(model={"n_layer": 2, "d_model": "wide"}), "model.d_model: expected an integer, got 'wide'"),
-        (_minimal(sweep={"lr": [1e-3, 1e-3]}), "sweep.lr: a value is given twice"),
-        (_minimal(sweep={"lr": [1e-3, 0.0]}), "sweep.lr: learning rates must be > 0"),
+        (_minimal(sweep={"lr": [1e-3, 1e-3]}), "sweep.lr: 0.001 is given twice in [0.001, 0.001]"),
+        (_minimal(seeds=[0, 1, 0]), "seeds: 0 is given twice in [0, 1, 0]"),
+        (_minimal(sweep={"lr": [1e-3, 0.0]}), "sweep.lr[1]: must be > 0, got 0.0"),
         (_minimal(sweep={"lr": []}), "sweep.lr: at least one"),
         (_minimal(sweep={"pos_emb": ["learnt"]}), "sweep.pos_emb[0]: 'learnt' is not one of"),
-        (_minimal(sweep={"d_model": [30]}, model={"n_layer": 2, "n_head": 4}), "experiments.e (gpt2, sweep d_model 30): model.d_model (30) must be divisible by n_head (4)"),
+        (_minimal(sweep={"d_model": [30]}, model={"n_layer": 2, "n_head": 4}), "experiments.e (gpt2, sweep d_model 30): model.d_model: 30 is not divisible by n_head (4)"),
         (_minimal(sweep={"tune_seeds": [5]}), "experiments.e: sweep.tune_seeds is set but there is no sweep.lr grid"),
         (_minimal(sweep={"lr": [1e-3, 1e-2]}, training_by_arch={"gpt2": {"lr": 1e-3}}, architectures=["gpt2"]),
          "training_by_arch.gpt2.lr: sweep.lr varies it for experiment 'e'; set it in one place"),
         (_minimal(experiments={"e": {"data": {"programs": {}}, "model": {"d_model": 8}, "sweep": {"d_model": [8, 16]}}}),
          "experiments.e.model.d_model: sweep.d_model varies it"),
+        # a rule on one value, named where the value is written, at the top level too
+        (_minimal(training={"lr": -1.0}), "training.lr: must be > 0, got -1.0"),
+        (_minimal(training={"batch_size": 0}), "training.batch_size: must be >= 1, got 0"),
+        (_minimal(training_by_arch={"gpt2": {"warmup_steps": -1}}), "training_by_arch.gpt2.warmup_steps: must be >= 0, got -1"),
+        (_minimal(model={"n_layer": 2, "dropout": 1.0}), "model.dropout: must be in [0, 1), got 1.0"),
+        # a rule between top-level keys, named at the top level when no experiment changes them
+        (_minimal(training={"tokens": 1000}), "training.tokens: a token budget (1000) and steps (1000) are both given; set one to null"),
+        (_minimal(training={"steps": None}), "training.steps: no training budget; give steps or tokens"),
+        (_minimal(model={"n_layer": 2, "n_head": 3}), "model.d_model: 256 is not divisible by n_head (3)"),
+        # ... and in the experiment where one does
+        (_minimal(experiments={"e": {"data": {"programs": {}}, "training": {"tokens": 10}}}),
+         "experiments.e.training.tokens: a token budget (10) and steps (1000) are both given"),
+        # a reference to another condition's data: its own errors, not those of the overrides form
+        (_minimal(experiments={"e": {"conditions": {"c": {"dataset": "nowhere"}}}}),
+         "experiments.e.conditions.c.dataset: 'nowhere' does not match"),
+        (_minimal(experiments={"e": {"data": {"programs": {}, "splits": {"train": {"n": 10}}}, "conditions": {"a": {}, "b": {"dataset": "e/a"}, "c": {"dataset": "e/b"}}}}),
+         "experiments.e.conditions.c.dataset: 'e/b' itself reuses a dataset; name the original"),
     ],
 )
 def test_config_errors_name_the_place(raw, message):
@@ -206,6 +224,17 @@ def test_every_mixer_and_architecture_name_is_accepted_by_schema_and_classes():
         (("architectures",), []),
         (("experiments", "globals", "conditions", "with_globals"), {"dataset": "globals"}),
         (("headline", "globals", "reported", "mamba"), 0.5),
+        # rules on one value, declared once (a Schema mark) and checked by both layers
+        (("training", "batch_size"), 0),
+        (("training", "lr"), -1.0e-3),
+        (("training", "min_lr_ratio"), 1.5),
+        (("model", "dropout"), 1.0),
+        (("seeds",), [0, 0]),
+        (("sweep", "lr"), [1.0e-3, 1.0e-3]),
+        (("experiments", "globals", "data", "programs", "modulus"), 1),
+        (("experiments", "globals", "data", "programs", "p_variable"), 1.5),
+        (("experiments", "globals", "data", "programs", "languages"), {"python": 1.0}),
+        (("experiments", "globals", "data", "splits", "train", "n"), 0),
     ],
 )
 def test_schema_and_classes_reject_the_same_mistakes(path, value):
@@ -265,3 +294,62 @@ def test_a_sweep_expands_into_cells_and_each_cell_into_a_rate_grid():
 def test_each_training_check_has_its_own_message(training, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         WorkflowConfig.from_dict(_minimal(training={"steps": 5, **training}))
+
+
+def _config_classes(tp, seen: set) -> set:
+    """Every config dataclass reachable from type `tp`: fields, list items, mapping values,
+    and the classes an Overrides mapping holds keys of."""
+    import dataclasses
+    import typing
+
+    from thex.config import Overrides, _field_types
+
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *marks = typing.get_args(tp)
+        for mark in marks:
+            if isinstance(mark, Overrides):
+                for cls in mark.classes:
+                    _config_classes(cls, seen)
+        return _config_classes(base, seen)
+    if dataclasses.is_dataclass(tp):
+        if tp not in seen:
+            seen.add(tp)
+            for field_type in _field_types(tp).values():
+                _config_classes(field_type, seen)
+        return seen
+    for arg in typing.get_args(tp):
+        _config_classes(arg, seen)
+    return seen
+
+
+def test_every_config_class_checks_its_values_however_it_is_built():
+    from thex.config import Checked
+    from thex.datasets import DatasetConfig
+    from thex.languages.generate import ProgramConfig
+    from thex.models.config import ModelConfig
+    from thex.run_config import RunConfig, TrainConfig
+
+    classes = _config_classes(WorkflowConfig, set()) | _config_classes(RunConfig, set()) | _config_classes(DatasetConfig, set())
+    assert {WorkflowConfig, TrainConfig, ModelConfig, DatasetConfig, ProgramConfig} <= classes
+    assert [c.__name__ for c in classes if not issubclass(c, Checked)] == []
+    # built in code, a config is coerced and checked as one read from YAML
+    assert TrainConfig(lr="1e-3").lr == 0.001
+    with pytest.raises(ConfigError, match=r"^modulus: must be >= 2, got 1$"):
+        ProgramConfig(modulus=1)
+    with pytest.raises(ConfigError, match=r"^n_layer: expected an integer, got '4'$"):
+        ModelConfig(vocab_size=10, max_len=8, n_layer="4")
+
+
+def test_a_mapping_of_one_of_two_forms_gets_that_forms_error_only():
+    # {dataset: ...} is a reference; {programs: ...} overrides: each error names its own form
+    reference = _minimal(experiments={"e": {"conditions": {"c": {"dataset": "no-slash"}}}})
+    with pytest.raises(ConfigError) as err:
+        WorkflowConfig.from_dict(reference)
+    assert "does not match" in str(err.value) and "unknown key" not in str(err.value) and "fits none" not in str(err.value)
+    overrides = _minimal(experiments={"e": {"data": {"programs": {}, "splits": {"train": {"n": 10}}},
+                                            "conditions": {"c": {"programs": {"modulus": 1}}}}})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^experiments.e.conditions.c.programs.modulus: must be >= 2, got 1$"):
+        WorkflowConfig.from_dict(overrides)
+    # a mapping that fits neither form names both
+    with pytest.raises(ConfigError, match="fits none of its 2 forms"):
+        WorkflowConfig.from_dict(_minimal(experiments={"e": {"conditions": {"c": {"dataset": "a/b", "seed": 1}}}}))

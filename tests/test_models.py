@@ -77,13 +77,14 @@ def test_build_model_records_its_blocks():
     [
         ({"n_heads": 2}, "unknown key 'n_heads' (did you mean 'n_head'?)"),
         ({"d_model": "16"}, "d_model: expected an integer"),
-        ({"n_head": 3}, "d_model (16) must be divisible by n_head (3)"),
-        ({"emb_dim": 4}, "emb_dim must be odd and >= 5"),
-        ({"emb_dim": 3}, "emb_dim must be odd and >= 5"),
-        ({"hyena_order": 1}, "hyena_order must be >= 2"),
+        ({"n_head": 3}, "d_model: 16 is not divisible by n_head (3)"),
+        ({"emb_dim": 6}, "emb_dim: must be odd (time + sin/cos pairs), got 6"),
+        ({"emb_dim": 3}, "emb_dim: must be >= 5, got 3"),
+        ({"hyena_order": 1}, "hyena_order: must be >= 2, got 1"),
         ({"pos_emb": "rotary"}, "pos_emb: 'rotary' is not one of"),
-        ({"dropout": 1.0}, "dropout must be in [0, 1)"),
-        ({"max_len": 0}, "max_len must be >= 1, got 0"),
+        ({"dropout": 1.0}, "dropout: must be in [0, 1), got 1.0"),
+        ({"dropout": -0.1}, "dropout: must be in [0, 1), got -0.1"),
+        ({"max_len": 0}, "max_len: must be >= 1, got 0"),
     ],
 )
 def test_bad_configs_are_errors(overrides, message):

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection
 
-from thex.plots import arch_color, fig_claims_by_width, fig_em_by_architecture, fig_learning_curves, fig_multilang
+from thex.aggregate import _arch_order
+from thex.plots import FIGURES, arch_color, fig_by_slice, fig_claims_by_width, fig_em_by_architecture, fig_learning_curves, fig_placement
 
 
 CELL = {"experiment": "globals", "condition": "with", "d_model": 32, "pos_emb": "auto", "lr": 0.01, "reported": True}
@@ -52,7 +53,7 @@ def test_learning_curves_plot_mean_validation_exact_match_and_the_baseline():
 
 
 def test_multilang_bars_and_baseline_segments_show_the_exact_match_per_language():
-    fig = fig_multilang(_summary())
+    fig = fig_by_slice(_summary(), "language")
     ax = fig.axes[0]
     heights = [round(p.get_height(), 3) for p in ax.patches]
     assert heights == [0.75, 0.75, 0.25, 0.25]  # gpt2 (lola, meme), then hyena
@@ -76,7 +77,7 @@ def test_em_by_architecture_draws_each_arch_once_per_group():
 
 
 def test_every_bar_has_its_architecture_colour_and_legend_entry():
-    fig = fig_multilang(_summary())
+    fig = fig_by_slice(_summary(), "language")
     ax = fig.axes[0]
     handles, labels = ax.get_legend_handles_labels()
     bars = {label: handle for handle, label in zip(handles, labels) if label != "majority baseline"}
@@ -109,23 +110,105 @@ def test_claims_by_width_draws_each_claim_against_width_with_its_interval():
 def test_every_placement_gets_its_own_colour_and_column_two_block_ones_included():
     colours = {arch_color(f"thex-{i}") for i in range(1, 17)}
     assert len(colours) == 16 and not colours & {arch_color("gpt2"), arch_color("hyena")}
-    from thex.plots import fig_placement
 
-    runs = pd.DataFrame([{"experiment": "placement", "condition": "globals", "arch": arch, "arch_name": arch, "exact_match": em}
-                         for arch, em in (("thex-1", 0.6), ("thex-3", 0.3), ("thex-3+9", 0.5), ("thex-12", 0.4))])  # fmt: skip
-    baselines = pd.DataFrame([{"experiment": "placement", "condition": "globals", "split": "test", "majority_baseline": 0.16}])
+    # any experiment that trained two placements or more, whatever its name; a condition
+    # with one THEX variant (the headline's) has no row
+    runs = pd.DataFrame([{"experiment": "sweep", "condition": "globals", "arch": arch, "arch_name": arch, "exact_match": em}
+                         for arch, em in (("thex-1", 0.6), ("thex-3", 0.3), ("thex-3+9", 0.5), ("thex-12", 0.4), ("gpt2", 0.9))]
+                        + [{"experiment": "globals", "condition": "with", "arch": "thex-3", "arch_name": "thex-3", "exact_match": 0.2}])  # fmt: skip
+    baselines = pd.DataFrame([{"experiment": "sweep", "condition": "globals", "split": "test", "majority_baseline": 0.16}])
     fig = fig_placement({"runs": runs, "baselines": baselines})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "3+9", "12"]
     assert [t.get_text() for t in ax.texts] == ["0.60", "0.30", "0.50", "0.40"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["sweep / globals\n(majority 0.16)"]
     plt.close(fig)
 
 
 def test_every_registered_figure_has_a_report_caption():
     from pathlib import Path
 
-    from thex.plots import FIGURES
-
     report = Path(__file__).resolve().parents[1] / "workflow" / "report"
     for name in FIGURES:
         assert (report / f"{name}.rst").read_text().strip(), name
+
+
+def _slice_summary() -> dict:
+    """Evaluations of experiments named as no figure knows them: `deep` varies hops within
+    its one condition, `world` varies G across conditions that differ in G alone, `tasks`
+    across conditions that differ in more (another task, not G's effect)."""
+    rows = []
+
+    def add(experiment, condition, arch, right, **slices):
+        for i in range(4):
+            rows.append({"experiment": experiment, "condition": condition, "arch": arch, "seed": 0, "split": "test",
+                         "id": len(rows), "exact_match": i < right, "majority_correct": i == 0, **slices})  # fmt: skip
+
+    for arch, right in {"gpt2": 3, "hyena": 1}.items():
+        add("deep", "base", arch, right, hops=0.0, n_globals=0)
+        add("deep", "base", arch, right - 1, hops=2.0, n_globals=0)
+        for g, condition in ((10, "G10"), (1000, "G1000")):
+            add("world", condition, arch, right if g == 10 else 0, hops=1.0, n_globals=g)
+            add("tasks", condition, arch, right, hops=1.0, n_globals=g)
+    programs = {"n_statements": [1, 3], "operators": ["add"]}
+    datasets = {"world/G10": {"programs": {**programs, "n_globals": 10, "p_global": 0.3}, "splits": {"train": {"exposures": 20}}},
+                "world/G1000": {"programs": {**programs, "n_globals": 1000, "p_global": 0.3}, "splits": {"train": {"exposures": 1}}},
+                "tasks/G10": {"programs": {**programs, "n_globals": 10, "languages": {"lola": 1.0}}},
+                "tasks/G1000": {"programs": {**programs, "n_globals": 1000, "languages": {"meme": 1.0}}}}  # fmt: skip
+    return {"evaluations": pd.DataFrame(rows), "datasets": datasets}
+
+
+def _lines(ax) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(x, y) of each drawn line by its legend label: error-bar lines (a container each) and plain ones."""
+    lines = {**{line.get_label(): line for line in ax.get_lines()}, **{c.get_label(): c.lines[0] for c in ax.containers}}
+    return {label: (np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float)) for label, line in lines.items()}
+
+
+def test_slice_figures_draw_any_experiment_that_varies_the_column():
+    fig = fig_by_slice(_slice_summary(), "hops")
+    drawn = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert [ax.get_title() for ax in drawn] == ["deep / base"]  # the others hold one value of hops
+    lines = _lines(drawn[0])
+    np.testing.assert_allclose(lines["gpt2"], [[0, 2], [0.75, 0.5]])
+    np.testing.assert_allclose(lines["hyena"], [[0, 2], [0.25, 0.0]])
+    np.testing.assert_allclose(lines["majority baseline"], [[0, 2], [0.25, 0.25]])
+    plt.close(fig)
+
+
+def test_a_knob_varied_across_conditions_is_drawn_only_where_it_varies_alone():
+    fig = fig_by_slice(_slice_summary(), "n_globals")
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in drawn] == ["world"]  # `tasks` changes the language too
+    ax = drawn[0]
+    np.testing.assert_allclose(_lines(ax)["gpt2"], [[10, 1000], [0.75, 0.0]])
+    assert ax.get_xscale() == "log"  # G spans a factor of 100
+    plt.close(fig)
+    nothing = fig_by_slice(_slice_summary(), "depth")  # no such column in these results
+    assert [t.get_text() for t in nothing.axes[0].texts] == ["no experiment in these results varies depth"]
+    plt.close(nothing)
+
+
+def test_the_training_range_is_shaded_only_where_a_test_split_draws_other_lengths():
+    rows = [{"experiment": e, "condition": "base", "arch": "gpt2", "seed": 0, "split": "test", "id": n * 10 + i,
+             "n_statements": float(n), "exact_match": i == 0, "majority_correct": False}
+            for e in ("longer", "same") for n in (1, 2, 5) for i in range(2)]  # fmt: skip
+    programs = {"n_statements": [1, 2], "distractors": [0, 1]}
+    datasets = {"longer/base": {"programs": programs, "splits": {"train": {"n": 10}, "test": {"n_statements": [1, 4]}}},
+                "same/base": {"programs": programs, "splits": {"train": {"n": 10}, "test": {"n": 5}}}}
+    fig = fig_by_slice({"evaluations": pd.DataFrame(rows), "datasets": datasets}, "n_statements")
+    shaded = {ax.get_title(): [p.get_label() for p in ax.patches] for ax in fig.axes if ax.axison}
+    assert shaded == {"longer / base": ["training range"], "same / base": []}
+    band = next(ax for ax in fig.axes if ax.get_title() == "longer / base").patches[0]
+    assert (band.get_x(), band.get_x() + band.get_width()) == (0.5, 3.5)  # statements 1-2 plus up to 1 distractor
+    plt.close(fig)
+
+
+def test_models_are_ordered_by_architecture_whatever_the_label():
+    labels = ["majority", "hyena.attn", "thex-12", "gpt2 d64", "thex-2", "hyena", "gpt2/pos-none", "gpt2", "thex-3+9"]
+    assert _arch_order(labels) == ["gpt2", "gpt2 d64", "gpt2/pos-none", "hyena", "thex-2", "thex-3+9", "thex-12", "hyena.attn", "majority"]
+
+
+def test_every_slice_column_has_its_figure():
+    from thex.aggregate import SLICES
+
+    assert {f"em_by_{column}" for column in SLICES} <= set(FIGURES)

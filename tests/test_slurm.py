@@ -115,7 +115,7 @@ def test_tiny_config_through_the_slurm_profile(cluster, tmp_path):
     assert set(jobs[jobs.rule == "rule_train"].mem) == {"2000M"}  # mem_mb: 2000 (the config's default)
     # collect, tables and plots are local rules: no SLURM job, yet their outputs exist.
     assert (tmp_path / "slurm" / "results" / "tables" / "experiments.csv").exists()
-    assert (tmp_path / "slurm" / "results" / "figures" / "length.png").exists()
+    assert (tmp_path / "slurm" / "results" / "figures" / "em_by_n_statements.png").exists()
 
     local = _snakemake(tmp_path / "local", CONFIG, cluster, "--cores", "2")
     assert local.returncode == 0, local.stdout[-4000:]

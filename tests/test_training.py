@@ -118,8 +118,10 @@ def test_token_budget_sets_the_steps(data_dir):
     steps = training.total_steps(cfg, split)
     # The budget is met: enough steps to read 100,000 tokens, and one step fewer is not.
     assert (steps - 1) * 16 * per_sample < 100_000 <= steps * 16 * per_sample
-    with pytest.raises(ConfigError, match="exactly one budget"):
+    with pytest.raises(ConfigError, match=r"tokens: a token budget \(10\) and steps \(10\) are both given"):
         from_dict(TrainConfig, {"steps": 10, "tokens": 10})
+    with pytest.raises(ConfigError, match="steps: no training budget; give steps or tokens"):
+        TrainConfig(steps=None)  # built in code, checked the same way
 
 
 def test_schedule_warms_up_then_decays():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,8 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from thex.aggregate import TABLE_NAMES
-from thex.plots import FIGURES
+from thex.aggregate import SLICES, TABLE_NAMES
+from thex.plots import FIGURES, _slice_panels
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "config" / "tiny.yaml"
@@ -258,7 +259,7 @@ def test_regenerate_builds_figures_from_a_summary_without_training(tiny_run, tmp
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert job_counts(run.stdout + run.stderr) == {"figures": 1, "plots": 1, "tables": 1, "total": 3}
-    assert (tmp_path / "results" / "figures" / "placement.png").exists()
+    assert (tmp_path / "results" / "figures" / "em_by_placement.png").exists()
     assert (tmp_path / "results" / "tables" / "headline.md").exists()
     assert not any((tmp_path / "results").rglob("*.safetensors"))
 
@@ -289,9 +290,14 @@ def test_committed_results_rebuild_every_table_and_figure(tmp_path, snapshot, co
     assert experiments["majority_baseline"].notna().all()
     # summaries from before the probe stage (or merged from such parts) have no probe results
     probed = (summary / "ablations.parquet").exists() and not pd.read_parquet(summary / "ablations.parquet").empty
+    # a figure with nothing to draw says so: the probe figures without probes, and a slice no
+    # experiment varies (the headline settings hold one G each)
+    loaded = {"evaluations": pd.read_parquet(summary / "evaluations.parquet"), "datasets": json.loads((summary / "datasets.json").read_text())["datasets"]}
+    empty = {f"em_by_{column}" for column in SLICES if not _slice_panels(loaded, column)}
+    empty |= set() if probed else {"ablations", "probes", "attention_roles"}
+    assert ("em_by_n_globals" in empty) == (snapshot != "laptop")  # only the laptop study varies G
     for name in FIGURES:
-        placeholder = not probed and name in ("ablations", "probes", "attention_roles")  # "no probe results"
-        assert (out / "figures" / f"{name}.png").stat().st_size > (1000 if placeholder else 10_000), name
+        assert (out / "figures" / f"{name}.png").stat().st_size > (1000 if name in empty else 10_000), name
     # The committed tables (which the README quotes) are the ones the summary rebuilds to.
     committed = REPO / "results" / snapshot / "tables"
     for name in TABLE_NAMES:

@@ -41,6 +41,7 @@ import thex
 from thex.datasets import DatasetError, read_metadata
 from thex.experiments import Headline, parse_run_path
 from thex.io import atomic_path, write_json, write_text
+from thex.models.architecture import FAMILIES, order_key
 from thex.stats import LEVEL, em_interval, holm, outcome_matrix, paired_difference, seed_interval, within_model_difference
 
 CELL = ["experiment", "condition", "arch", "d_model", "pos_emb"]
@@ -50,8 +51,16 @@ REQUIRED_SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet
 # absent from summaries collected before it existed (whose probe tables are then empty).
 PROBE_FILES = ("ablations.parquet", "probes.parquet", "attention.parquet")
 SUMMARY_FILES = REQUIRED_SUMMARY_FILES + PROBE_FILES
-# The slice columns that get their own table (operators is exploded into one row per operator).
-SLICES = ("n_statements", "hops", "operators", "language", "n_globals", "depth")
+# The slice columns, each with its table (operators exploded into one row per operator) and
+# its figure (thex.plots.fig_by_slice), and what the column counts or names.
+SLICES = {
+    "n_statements": "statements in the program (distractors included)",
+    "hops": "variable references chained from the query",
+    "operators": "the one operator the answer needs",
+    "language": "test language",
+    "n_globals": "globals in the world (G)",
+    "depth": "operation depth (ListOps: nesting depth)",
+}
 TABLE_NAMES = ["experiments", "headline", "orderings", "comparisons", "learning_curves", "tuning", "takeoff",
                "ablations", "probes", "attention_roles"] + [f"slice_{column}" for column in SLICES]
 # The pseudo-architecture that always prints the training split's commonest answer.
@@ -532,20 +541,31 @@ def attention_table(attention: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _arch_order(archs: Iterable[str]) -> list[str]:
-    """gpt2, hyena, the THEX variants by block, any other mixer list; the majority last;
-    a variant (gpt2/pos-none) after its architecture."""
+def split_label(label: str) -> tuple[str, str]:
+    """(architecture, variant) of a model label: "gpt2/pos-none d64" -> ("gpt2", "/pos-none d64").
+    Labels are model_labels' (a position embedding after "/") with, in figures, the width
+    after a space."""
+    arch = re.split(r"[ /]", label, maxsplit=1)[0]
+    return arch, label[len(arch) :]
+
+
+def _arch_order(labels: Iterable[str]) -> list[str]:
+    """Model labels in the order of architecture.order_key (gpt2, hyena, THEX by block,
+    other mixer lists), the majority last; variants (gpt2/pos-none, gpt2 d64) after their
+    architecture."""
 
     def key(label: str):
-        arch, _, variant = label.partition("/")
-        blocks = [int(b) for b in re.findall(r"\d+", arch)]
-        return ({"gpt2": 0, "hyena": 1, MAJORITY: 9}.get(arch, 2), blocks, arch, variant)
+        arch, variant = split_label(label)
+        return (arch == MAJORITY, order_key(arch), variant)
 
-    return sorted(set(archs), key=key)
+    return sorted(set(labels), key=key)
 
 
 # ---------------------------------------------------------------------------------------
 # The paper's claims on the headline settings
+
+# The paper's two baseline families are uniform architectures named as the families are.
+GPT2, HYENA = FAMILIES[:2]
 
 
 def chosen_placement(selection: pd.DataFrame, spec: Headline, d_model: int) -> str | None:
@@ -586,7 +606,7 @@ def headline_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline], 
         selected = _headline_evaluations(evaluations, spec)
         stats = em_stats(selected, ["d_model", "arch"]).set_index(["d_model", "arch"])
         for d_model in sorted(selected["d_model"].unique()):
-            roles = [("gpt2", "gpt2"), ("hyena", "hyena")] + [(arch, f"thex ({which})") for arch, which in _thex_roles(spec, chosen_placement(selection, spec, d_model))]
+            roles = [(GPT2, GPT2), (HYENA, HYENA)] + [(arch, f"thex ({which})") for arch, which in _thex_roles(spec, chosen_placement(selection, spec, d_model))]
             for arch, role in roles:
                 ours = stats.loc[(d_model, arch)] if (d_model, arch) in stats.index else pd.Series(dtype=float)
                 rows.append({"setting": setting, "d_model": d_model, "arch": arch, "role": role,
@@ -611,8 +631,8 @@ def orderings_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline],
             at_width = selected[selected.d_model == d_model]
             items = pd.Index(sorted(at_width["id"].unique()))
             thexes = _thex_roles(spec, chosen_placement(selection, spec, d_model))
-            claims = [(thex, "hyena", which) for thex, which in thexes] + [("hyena", "gpt2", "")]
-            claims += [(thex, "gpt2", which) for thex, which in thexes]
+            claims = [(thex, HYENA, which) for thex, which in thexes] + [(HYENA, GPT2, "")]
+            claims += [(thex, GPT2, which) for thex, which in thexes]
             for better, worse, which in claims:
                 a, b = at_width[at_width.arch == better], at_width[at_width.arch == worse]
                 if a.empty or b.empty:
@@ -657,8 +677,8 @@ def to_markdown(frame: pd.DataFrame, title: str = "", note: str = "") -> str:
 
 
 CI_NOTE = (
-    "em_ci_low/em_ci_high: 95% interval over test items and seeds (Student t with Welch-Satterthwaite degrees of freedom, "
-    "thex/stats.py); majority_baseline: exact match of always printing the training split's commonest answer."
+    "em_ci_low/em_ci_high: 95% interval over test items and seeds (Student t with S - 1 degrees of freedom for S seeds, "
+    "N - 1 for N items with one seed: thex/stats.py); majority_baseline: exact match of always printing the training split's commonest answer."
 )
 def headline_note(headline: Mapping[str, Headline]) -> str:
     """What the author-reported column is, naming the paper's THEX variant of each setting."""

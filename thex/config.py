@@ -1,10 +1,19 @@
 """Typed configuration objects built from plain dicts (YAML/JSON), strictly.
 
-Every config in the package is a frozen dataclass, its one definition. `from_dict` builds
-one from a mapping and rejects unknown keys (naming the key, where it was found, and the
-valid keys) and values of the wrong type, so a misspelled knob is an error rather than a
-silent default; `thex.schema` derives the workflow's JSON schema from the same classes.
-`load_yaml` reads a config file, rejecting a key given twice.
+Every config in the package is a frozen dataclass, its one definition, and every rule a
+config obeys is declared once, in one of two places:
+
+- a rule on one value (a minimum, a range, a pattern, allowed names, no value twice) is a
+  `Schema` mark on the field's type: `from_dict` checks it wherever the key is written (a
+  top-level `training.lr` is named as that, not as the experiment it is merged into), and
+  `thex.schema` writes it into the workflow's JSON schema;
+- a rule between values (one budget of two, d_model divisible by n_head, a name that must
+  exist elsewhere in the config) is in the class's `check()`, each with its own message.
+
+`Checked`, the base of every config class, runs both on construction, so a config built in
+code is checked as one read from YAML. `from_dict` builds one from a mapping and rejects
+unknown keys (naming the key, where it was found, and the valid keys) and values of the
+wrong type. `load_yaml` reads a config file, rejecting a key given twice.
 """
 
 from __future__ import annotations
@@ -12,14 +21,16 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import difflib
+import functools
 import json
 import math
+import operator
 import os
 import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Annotated, Any, Iterable, Mapping, TypeVar
 
 import yaml
 
@@ -36,6 +47,36 @@ def _describe(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """The annotated type of each init field of config class `cls`."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+class Checked:
+    """The base of every config class. Constructing one checks each field against its type
+    and `Schema` marks (coercing as `from_dict` does: `1e-3` read as a string becomes a
+    number), then calls `check()`, the class's rules between fields. A config built by
+    `from_dict` has been checked field by field already, where each key was written, so
+    only `check()` can fail there."""
+
+    def __post_init__(self) -> None:
+        for name, tp in _field_types(type(self)).items():
+            object.__setattr__(self, name, _coerce(tp, getattr(self, name), name))
+        self.check()
+
+    def check(self) -> None:
+        """Rules between fields; each raises ConfigError with its own message."""
+
+
+def _unknown_key(key: Any, valid: Iterable[str], where: str) -> ConfigError:
+    """The error for a key that is none of `valid`, with the nearest valid one."""
+    close = difflib.get_close_matches(str(key), list(valid), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"unknown key {_describe(where, str(key))!r}{hint}; valid keys: {', '.join(sorted(valid))}")
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     """Build dataclass `cls` from `data`, checking keys and types recursively."""
     if data is None:
@@ -44,22 +85,16 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> 
         return data
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = [k for k in data if k not in fields]
+    hints = _field_types(cls)
+    unknown = [k for k in data if k not in hints]
     if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(str(key), fields, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(
-            f"unknown key {_describe(where, str(key))!r}{hint}; valid keys: {', '.join(sorted(fields))}"
-        )
-    hints = typing.get_type_hints(cls, include_extras=True)
+        raise _unknown_key(unknown[0], hints, where)
     kwargs = {k: _coerce(hints[k], v, _describe(where, k)) for k, v in data.items()}
     try:
         return cls(**kwargs)
     except TypeError as err:  # a required field is missing
         raise ConfigError(f"{where or cls.__name__}: {err}") from None
-    except ConfigError as err:  # a check in __post_init__: say where the section is
+    except ConfigError as err:  # a rule between fields (check()): say where the section is
         if where and not str(err).startswith(where):
             raise ConfigError(f"{where}.{err}") from None
         raise
@@ -104,10 +139,22 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        arms = [arg for arg in args if arg is not type(None)]
+        if isinstance(value, Mapping) and value:
+            # a mapping is of the one form whose keys it uses ({dataset: ...} is a reference,
+            # {programs: ...} overrides): that form's error, not every form's; a key that no
+            # form has is one unknown key
+            forms = {arm: _mapping_keys(arm) for arm in arms}
+            fitting = [arm for arm, keys in forms.items() if keys is None or set(value) <= keys]
+            if len(fitting) == 1:
+                return _coerce(fitting[0], value, where)
+            if not fitting and None not in forms.values():
+                valid = set().union(*forms.values())
+                unknown = [k for k in value if k not in valid]
+                if unknown:
+                    raise _unknown_key(unknown[0], valid, where)
         errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        for arg in arms:
             try:
                 return _coerce(arg, value, where)
             except ConfigError as err:
@@ -161,8 +208,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
-# Annotations for the JSON schema (thex/schema.py): `Overrides` is read by the schema only;
-# `Schema` keywords are written into the schema and checked by `from_dict` too
+# Annotations read by `from_dict` and the JSON schema (thex/schema.py): `Overrides` (the
+# keys a mapping may hold), `Schema` (a rule on one value, in JSON-schema keywords)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,9 +244,7 @@ def _check_overrides(classes: tuple[type, ...], exclude: tuple[str, ...], value:
         if key in exclude:  # set by the code, or not overridable here: the class says why
             continue
         if key not in hints:
-            close = difflib.get_close_matches(str(key), hints, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown key {_describe(where, str(key))!r}{hint}; valid keys: {', '.join(sorted(hints))}")
+            raise _unknown_key(key, hints, where)
         field_type = hints[key]
         arms = typing.get_args(field_type) if typing.get_origin(field_type) in (typing.Union, types.UnionType) else (field_type,)
         sections = tuple(arm for arm in arms if dataclasses.is_dataclass(arm))
@@ -209,11 +254,77 @@ def _check_overrides(classes: tuple[type, ...], exclude: tuple[str, ...], value:
             _coerce(field_type, item, _describe(where, str(key)))
 
 
+def at_least(n: int) -> Schema:
+    """The mark of a number that must be >= n."""
+    return Schema({"minimum": n})
+
+
+# The marks most fields need
+AT_LEAST_0, AT_LEAST_1 = at_least(0), at_least(1)
+POSITIVE = Schema({"exclusiveMinimum": 0})
+FRACTION = Schema({"minimum": 0, "maximum": 1})
+FRACTION_BELOW_1 = Schema({"minimum": 0, "exclusiveMaximum": 1})
+SOME = Schema({"minItems": 1})  # a list of at least one value
+SOME_DISTINCT = Schema({"minItems": 1, "uniqueItems": True})  # ... none given twice
+
+
+def span(lowest: int) -> Any:
+    """The type of a [min, max] pair of integers, each >= lowest (min <= max is a rule
+    between the two: `check_span`)."""
+    bound = Annotated[int, at_least(lowest)]
+    return tuple[bound, bound]
+
+
+def check_span(key: str, value: tuple[int, int]) -> None:
+    if value[0] > value[1]:
+        raise ConfigError(f"{key}: expected [min, max] with min <= max, got {list(value)}")
+
+
+def _mapping_keys(tp: Any) -> set[str] | None:
+    """The keys a mapping of config type `tp` knows: a dataclass's fields, an Overrides
+    mapping's classes' keys (those it excludes too: they are refused later, with their own
+    message); None for any other type (any keys)."""
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *marks = typing.get_args(tp)
+        for mark in marks:
+            if isinstance(mark, Overrides):
+                return {k for cls in mark.classes for k in _field_types(cls)}
+        return _mapping_keys(base)
+    return set(_field_types(tp)) if dataclasses.is_dataclass(tp) else None
+
+
+# A bound's keyword: (whether a value is within it, how a message says it, its bracket)
+_BOUNDS = {
+    "minimum": (operator.ge, ">=", "["),
+    "exclusiveMinimum": (operator.gt, ">", "("),
+    "maximum": (operator.le, "<=", "]"),
+    "exclusiveMaximum": (operator.lt, "<", ")"),
+}
+_KEYWORDS = (*_BOUNDS, "pattern", "minItems", "minProperties", "uniqueItems", "propertyNames", "enum")
+
+
+def _check_bounds(keywords: Mapping[str, Any], value: Any, where: str) -> None:
+    """A number's bounds, said as one rule: `must be >= 1`, `must be > 0`, `must be in [0, 1)`."""
+    bounds = [(keyword, keywords[keyword]) for keyword in _BOUNDS if keyword in keywords]  # the lower one first
+    if all(_BOUNDS[keyword][0](value, bound) for keyword, bound in bounds):
+        return
+    if len(bounds) == 2:
+        (low_keyword, low), (high_keyword, high) = bounds
+        rule = f"in {_BOUNDS[low_keyword][2]}{low}, {high}{_BOUNDS[high_keyword][2]}"
+    else:
+        keyword, bound = bounds[0]
+        rule = f"{_BOUNDS[keyword][1]} {bound}"
+    raise ConfigError(f"{where}: must be {rule}, got {value!r}")
+
+
 def _check_keywords(keywords: Mapping[str, Any], value: Any, where: str) -> None:
     """The JSON-schema keywords a `Schema` mark may carry, checked on a coerced value."""
+    if any(k in keywords for k in _BOUNDS):
+        _check_bounds(keywords, value, where)
     for keyword, arg in keywords.items():
-        if keyword == "minimum" and value < arg:
-            raise ConfigError(f"{where}: must be >= {arg}, got {value!r}")
+        if keyword == "uniqueItems" and arg and len(set(value)) != len(value):
+            twice = next(v for i, v in enumerate(value) if v in value[:i])
+            raise ConfigError(f"{where}: {twice!r} is given twice in {list(value)}")
         elif keyword == "pattern" and not re.search(arg, value):
             raise ConfigError(f"{where}: {value!r} does not match {arg}")
         elif keyword in ("minItems", "minProperties") and len(value) < arg:
@@ -224,7 +335,7 @@ def _check_keywords(keywords: Mapping[str, Any], value: Any, where: str) -> None
                 _check_keywords(arg, key, f"{where}.{key}")
         elif keyword == "enum" and value not in arg:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, arg))}")
-        elif keyword not in ("minimum", "pattern", "minItems", "minProperties", "propertyNames", "enum"):
+        elif keyword not in _KEYWORDS:
             raise TypeError(f"{where}: Schema keyword {keyword!r} is not checked by from_dict")  # a bug in a config class
 
 

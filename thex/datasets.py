@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import thex
-from thex.config import ConfigError, Overrides, from_dict, replace, to_dict
+from thex.config import AT_LEAST_1, Checked, ConfigError, Overrides, Schema, from_dict, replace, to_dict
 from thex.errors import ThexError
 from thex.io import atomic_path, progress_bar, shown_path
 from thex.languages import PARSERS, RENDERERS
@@ -90,11 +90,11 @@ class DatasetError(ThexError):
 
 
 @dataclass(frozen=True)
-class SplitConfig:
+class SplitConfig(Checked):
     """One split: its size, exposure control, disjointness, and generator overrides."""
 
-    n: int | None = None  # number of samples (or set by exposures)
-    exposures: int | None = None  # programs featuring each global: n = n_globals * exposures
+    n: Annotated[int, AT_LEAST_1] | None = None  # number of samples (or set by exposures)
+    exposures: Annotated[int, AT_LEAST_1] | None = None  # programs featuring each global: n = n_globals * exposures
     disjoint_from_train: bool = True  # no program of this split appears in the train split
     overrides: Mapping[str, Any] = field(default_factory=dict)  # generator knobs for this split (set by split())
 
@@ -107,21 +107,20 @@ ListOpsSplit = Annotated[Mapping[str, Any], Overrides(SplitConfig, ListOpsConfig
 
 
 @dataclass(frozen=True)
-class DatasetConfig:
+class DatasetConfig(Checked):
     seed: int = 0
     programs: ProgramConfig | None = None
     listops: ListOpsConfig | None = None
     # a split: its SplitConfig keys and the generator knobs it overrides, side by side
-    splits: Mapping[str, ProgramSplit | ListOpsSplit] = field(default_factory=lambda: {"train": {"n": 1000}, "test": {"n": 200}})
-    chunk_size: int = 4096  # samples per random stream; part of what fixes the content
+    splits: Annotated[Mapping[str, ProgramSplit | ListOpsSplit], Schema({"minProperties": 1})] = field(
+        default_factory=lambda: {"train": {"n": 1000}, "test": {"n": 200}})  # fmt: skip
+    chunk_size: Annotated[int, AT_LEAST_1] = 4096  # samples per random stream; part of what fixes the content
 
-    def __post_init__(self) -> None:
-        if (self.programs is None) == (self.listops is None):
-            raise ConfigError("a dataset config needs exactly one of 'programs' or 'listops'")
-        if not self.splits:
-            raise ConfigError("splits: at least one split is needed")
-        if self.chunk_size < 1:
-            raise ConfigError(f"chunk_size: must be >= 1, got {self.chunk_size}")
+    def check(self) -> None:
+        if self.programs is None and self.listops is None:
+            raise ConfigError("programs: a dataset config needs 'programs' (LoLa/MeMe) or 'listops'")
+        if self.programs is not None and self.listops is not None:
+            raise ConfigError("listops: a dataset config has 'programs' or 'listops', not both")
         for name in self.splits:
             self.split(name)  # validates every split now, naming the bad key
 
@@ -148,15 +147,13 @@ class DatasetConfig:
         if spec.exposures is not None:
             if not isinstance(generator, ProgramConfig) or generator.n_globals == 0:
                 raise ConfigError(f"splits.{name}.exposures needs a programs dataset with n_globals > 0")
-            if spec.exposures < 1:
-                raise ConfigError(f"splits.{name}.exposures: must be >= 1, got {spec.exposures}")
             if n is not None and n != generator.n_globals * spec.exposures:
                 raise ConfigError(
                     f"splits.{name}: n={n} contradicts exposures={spec.exposures} x n_globals={generator.n_globals}; give one"
                 )
             n = generator.n_globals * spec.exposures
-        if n is None or n < 1:
-            raise ConfigError(f"splits.{name}.n: a positive number of samples is needed, got {n}")
+        if n is None:
+            raise ConfigError(f"splits.{name}.n: the split has no size; give n (or exposures, with globals)")
         return dataclasses.replace(spec, n=n, overrides=raw), generator
 
     @classmethod

@@ -1,9 +1,11 @@
 """The workflow config: experiments, their conditions, architectures, seeds; the job list.
 
-`config/*.yaml` is validated twice before any job runs: first here, where every
-condition's dataset config, every run config and every architecture name is built
-strictly (so a misspelled knob or `thex-17` on a 16-block model fails with a message
-naming where it is and, for a key, the nearest valid one), then by the JSON schema derived
+`config/*.yaml` is checked before any job runs by building `WorkflowConfig` (thex/config.py
+says where each kind of rule is declared): every key and value where it is written, then
+the rules between sections (`WorkflowConfig.check`), which build every condition's dataset
+config, every job's run config and every architecture, so a misspelled knob or `thex-17`
+on a 16-block model fails with a message naming where it is and, for a key, the nearest
+valid one. The workflow then validates the same config against the JSON schema derived
 from these classes (workflow/schemas/config.schema.yaml), which other tools can read.
 
 An experiment has a base dataset config (`data`) and named `conditions`, each either
@@ -27,17 +29,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator, Literal, Mapping, NamedTuple
 
-from thex.config import ConfigError, Overrides, Schema, from_dict
+from thex.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, SOME_DISTINCT, Checked, ConfigError, Overrides, Schema, at_least, from_dict
 from thex.datasets import DatasetConfig
 from thex.models import parse_architecture
-from thex.models.architecture import MIXER_PATTERN, NAME_PATTERN, THEX_PATTERN, architecture_name, family
+from thex.models.architecture import FAMILIES, MIXER_PATTERN, NAME_PATTERN, THEX_PATTERN, architecture_name, family
 from thex.run_config import ModelOverrides, RunConfig, TrainOverrides
 
 # The eight experiment groups of the study (README, "What the default run does"); each config names its own.
 KNOWN_EXPERIMENTS = ("memorization", "globals", "length", "operators", "multilang", "latent_types", "listops", "placement")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-FAMILIES = ("gpt2", "hyena", "thex")  # the paper's three model families
 
 # Types that say more than their Python type: `Schema` keywords, checked by from_dict and
 # written into the JSON schema (thex/schema.py)
@@ -45,10 +45,9 @@ FAMILIES = ("gpt2", "hyena", "thex")  # the paper's three model families
 # name with the mixers joined by dots (models/architecture.py)
 Architecture = Annotated[str, Schema({"pattern": NAME_PATTERN})] | tuple[Annotated[str, Schema({"pattern": MIXER_PATTERN})], ...]
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?|claim)$"
-AT_LEAST = {n: Schema({"minimum": n}) for n in (0, 1, 100)}
-Seed = Annotated[int, AT_LEAST[0]]
-Architectures = Annotated[tuple[Architecture, ...], Schema({"minItems": 1})]
-Seeds = Annotated[tuple[Seed, ...], Schema({"minItems": 1})]
+Seed = Annotated[int, AT_LEAST_0]
+Architectures = Annotated[tuple[Architecture, ...], SOME_DISTINCT]
+Seeds = Annotated[tuple[Seed, ...], SOME_DISTINCT]
 Named = Schema({"propertyNames": {"pattern": NAME_RE.pattern}, "minProperties": 1})
 DatasetOverrides = Annotated[Mapping[str, Any], Overrides(DatasetConfig)]
 PosEmb = Literal["auto", "learned", "none"]
@@ -57,27 +56,19 @@ SCALE_RE = re.compile(r"d(?P<d_model>[0-9]+)-pos_(?P<pos_emb>auto|learned|none)"
 
 
 @dataclass(frozen=True)
-class Sweep:
+class Sweep(Checked):
     """Settings varied across an experiment's jobs (README, "Learning rates are chosen per architecture on validation")."""
 
     # widths: every value is its own cell, reported side by side (a scale axis)
-    d_model: Annotated[tuple[Annotated[int, AT_LEAST[1]], ...], Schema({"minItems": 1})] | None = None
+    d_model: Annotated[tuple[Annotated[int, AT_LEAST_1], ...], SOME_DISTINCT] | None = None
     # position embeddings: every value is its own cell (an ablation; see ModelConfig.pos_emb)
-    pos_emb: Annotated[tuple[PosEmb, ...], Schema({"minItems": 1})] | None = None
+    pos_emb: Annotated[tuple[PosEmb, ...], SOME_DISTINCT] | None = None
     # learning rates, tuned: per cell, the rate with the best validation exact match (mean
     # over tune_seeds) is selected, and only its runs are evaluated on the test splits
-    lr: Annotated[tuple[float, ...], Schema({"minItems": 1})] | None = None
+    lr: Annotated[tuple[Annotated[float, POSITIVE], ...], SOME_DISTINCT] | None = None
     # the seeds that train every rate of the grid (default: the reported seeds); seeds not
     # among them train the selected rate only
     tune_seeds: Seeds | None = None
-
-    def __post_init__(self) -> None:
-        for key in ("d_model", "pos_emb", "lr", "tune_seeds"):
-            values = getattr(self, key)
-            if values is not None and len(set(values)) != len(values):
-                raise ConfigError(f"{key}: a value is given twice in {list(values)}")
-        if self.lr is not None and min(self.lr) <= 0:
-            raise ConfigError(f"lr: learning rates must be > 0, got {list(self.lr)}")
 
     def over(self, base: "Sweep") -> "Sweep":
         """This sweep's keys, and `base`'s where this one leaves them out."""
@@ -106,14 +97,14 @@ def lr_name(lr: float) -> str:
 
 
 @dataclass(frozen=True)
-class DatasetReference:
+class DatasetReference(Checked):
     """A condition that reuses another condition's dataset: `{dataset: experiment/condition}`."""
 
     dataset: Annotated[str, Schema({"pattern": "^[^/]+/[^/]+$"})]
 
 
 @dataclass(frozen=True)
-class Headline:
+class Headline(Checked):
     """Where the paper's headline numbers are compared: which condition and THEX variant."""
 
     experiment: str
@@ -129,7 +120,7 @@ class Headline:
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
+class ExperimentConfig(Checked):
     """An experiment: a base dataset config and named conditions (overrides of it, or
     another condition's dataset), trained with every architecture and seed."""
 
@@ -144,23 +135,23 @@ class ExperimentConfig:
     training: TrainOverrides = field(default_factory=dict)  # overrides of the top-level training
     sweep: Sweep = field(default_factory=Sweep)  # overrides of the top-level sweep, key by key
 
-    def __post_init__(self) -> None:
-        if self.architectures is not None:
+    def check(self) -> None:
+        if self.architectures is not None:  # a list of mixers becomes its name (hyena.attn)
             object.__setattr__(self, "architectures", tuple(map(architecture_name, self.architectures)))
 
 
 @dataclass(frozen=True)
-class Probes:
+class Probes(Checked):
     """The probe stage (thex/probes.py): ablations, linear probes and attention roles of
     every reported run."""
 
     enabled: bool = True
-    n_probe: Annotated[int, Schema({"minimum": 2})] = 2000  # train items the ablation means and the probes are fit on
+    n_probe: Annotated[int, at_least(2)] = 2000  # train items the ablation means and the probes are fit on
     ablation: Literal["mean", "zero"] = "mean"  # an ablated output replaced by its mean over those items, or by 0
 
 
 @dataclass(frozen=True)
-class WorkflowConfig:
+class WorkflowConfig(Checked):
     """The workflow config (config/*.yaml): experiments, architectures, seeds, and how jobs run."""
 
     results: str = "results"
@@ -176,24 +167,55 @@ class WorkflowConfig:
     sweep: Sweep = field(default_factory=Sweep)
     # auto | cpu | cuda | cuda:N | claim (one free GPU of several, see thex.devices)
     device: Annotated[str, Schema({"pattern": DEVICE_PATTERN})] = "auto"
-    gpus: Annotated[int, AT_LEAST[0]] = 0  # GPUs per machine for training jobs (0: CPU); jobs then ask for resources gpu=1
-    threads: Annotated[int, AT_LEAST[1]] = 1  # torch threads per training job
-    mem_mb: Annotated[int, AT_LEAST[100]] = 2000  # memory per training job
-    runtime: Annotated[int, AT_LEAST[1]] = 60  # minutes per training job (cluster time limit)
-    workers: Annotated[int, AT_LEAST[1]] = 2  # generator processes per dataset job
+    gpus: Annotated[int, AT_LEAST_0] = 0  # GPUs per machine for training jobs (0: CPU); jobs then ask for resources gpu=1
+    threads: Annotated[int, AT_LEAST_1] = 1  # torch threads per training job
+    mem_mb: Annotated[int, at_least(100)] = 2000  # memory per training job
+    runtime: Annotated[int, AT_LEAST_1] = 60  # minutes per training job (cluster time limit)
+    workers: Annotated[int, AT_LEAST_1] = 2  # generator processes per dataset job
     summary_dir: str = ""  # where the collected results are (default: {results}/summary)
     regenerate: bool = False  # tables/figures/report from summary_dir only; no data, training
     headline: Mapping[str, Headline] = field(default_factory=dict)
     probes: Probes = field(default_factory=Probes)
     experiments: Annotated[Mapping[str, ExperimentConfig], Named] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "WorkflowConfig":
+        return from_dict(cls, data)
+
+    # -- the rules between sections (Checked: run on construction) ----------------------
+
+    def check(self) -> None:
+        """Every rule that reads more than one section, each with its own message; it builds
+        everything a job will build, so that errors surface before any job runs."""
         object.__setattr__(self, "architectures", tuple(map(architecture_name, self.architectures)))
+        self._check_training_by_arch()
+        self._check_dataset_references()
+        self._check_headline()
+        top_level = self._top_level_error()
+        for name in self.experiments:
+            self._check_experiment(name, top_level)
+
+    def _check_training_by_arch(self) -> None:
         every_arch = {a for name in self.experiments for a in self.architectures_of(name)}
         families = every_arch | {family(a) for a in every_arch}
         for key in self.training_by_arch:
             if key not in families:
                 raise ConfigError(f"training_by_arch.{key}: no architecture {key!r} is trained (trained: {', '.join(sorted(every_arch))})")
+
+    def _check_dataset_references(self) -> None:
+        """A condition `{dataset: experiment/condition}` names a condition with data of its own."""
+        for name, experiment in self.experiments.items():
+            for condition, reference in experiment.conditions.items():
+                if not isinstance(reference, DatasetReference):
+                    continue
+                where = f"experiments.{name}.conditions.{condition}.dataset"
+                source, _, source_condition = reference.dataset.partition("/")
+                if source not in self.experiments or source_condition not in self.experiments[source].conditions:
+                    raise ConfigError(f"{where}: {reference.dataset!r} is not an experiment/condition of this config")
+                if isinstance(self.experiments[source].conditions[source_condition], DatasetReference):
+                    raise ConfigError(f"{where}: {reference.dataset!r} itself reuses a dataset; name the original")
+
+    def _check_headline(self) -> None:
         for name, headline in self.headline.items():
             where = f"headline.{name}"
             if headline.experiment not in self.experiments:
@@ -205,11 +227,38 @@ class WorkflowConfig:
                 if arch not in self.architectures_of(headline.experiment):
                     raise ConfigError(f"{where}.{key}: {arch!r} is not trained in experiment {headline.experiment!r}")
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "WorkflowConfig":
-        cfg = from_dict(cls, data)
-        cfg.check()
-        return cfg
+    def _top_level_error(self) -> ConfigError | None:
+        """What is wrong with the top-level model and training on their own (a rule between
+        their keys, such as one budget of two), or None."""
+        try:
+            from_dict(RunConfig, {"model": self.model, "training": self.training}).model_config(data_max_len=1)
+        except ConfigError as err:
+            return err
+        return None
+
+    def _check_experiment(self, name: str, top_level: ConfigError | None) -> None:
+        """The experiment's run config, its sweep, and every job's run config and dataset."""
+        exp, sweep = self.experiments[name], self.sweep_of(name)
+        try:
+            n_layer = self.run_config(name).model_config(data_max_len=1, where=f"experiments.{name}.model").n_layer
+        except ConfigError as err:
+            if top_level is not None and not exp.model and not exp.training:
+                raise top_level from None  # the top level's own error, named there: the experiment adds nothing
+            raise
+        self._check_sweep(name)
+        for arch in self.architectures_of(name):
+            try:
+                parse_architecture(arch, n_layer)
+            except (ValueError, ConfigError) as err:
+                raise ConfigError(f"experiments.{name}: architecture {arch!r}: {err}") from None
+            for d_model in sweep.d_model or (None,):
+                for pos_emb in sweep.pos_emb or (None,):
+                    for lr in sweep.lr or (None,):
+                        job = ", ".join(f"{k} {v}" for k, v in (("d_model", d_model), ("pos_emb", pos_emb), ("lr", lr)) if v is not None)
+                        where = f"experiments.{name} ({arch}" + (f", sweep {job})" if job else ")")
+                        self.run_config(name, arch, d_model, pos_emb, lr, where=where).model_config(data_max_len=1, where=f"{where}: model")
+        for condition in exp.conditions:
+            self.dataset_config(name, condition)
 
     # -- resolution -------------------------------------------------------------------
 
@@ -220,17 +269,13 @@ class WorkflowConfig:
         return self.experiments[experiment].seeds or self.seeds
 
     def dataset_source(self, experiment: str, condition: str) -> tuple[str, str]:
-        """(experiment, condition) whose data directory this condition uses."""
+        """(experiment, condition) whose data directory this condition uses (references are
+        checked on construction: _check_dataset_references)."""
         reference = self.experiments[experiment].conditions[condition]
         if not isinstance(reference, DatasetReference):
             return experiment, condition
-        where = f"experiments.{experiment}.conditions.{condition}.dataset"
-        source = tuple(reference.dataset.split("/"))
-        if source[0] not in self.experiments or source[1] not in self.experiments[source[0]].conditions:
-            raise ConfigError(f"{where}: {reference.dataset!r} is not an experiment/condition of this config")
-        if isinstance(self.experiments[source[0]].conditions[source[1]], DatasetReference):
-            raise ConfigError(f"{where}: {reference.dataset!r} itself reuses a dataset; name the original")
-        return source  # type: ignore[return-value]
+        source, _, source_condition = reference.dataset.partition("/")
+        return source, source_condition
 
     def dataset_config(self, experiment: str, condition: str) -> DatasetConfig:
         source = self.dataset_source(experiment, condition)
@@ -247,14 +292,14 @@ class WorkflowConfig:
         return self.experiments[experiment].sweep.over(self.sweep)
 
     def run_config(self, experiment: str, arch: str | None = None, d_model: int | None = None,
-                   pos_emb: str | None = None, lr: float | None = None) -> RunConfig:
+                   pos_emb: str | None = None, lr: float | None = None, where: str | None = None) -> RunConfig:
         """The model and training of `experiment`'s jobs of architecture `arch`: the
         top-level sections, then the architecture's overrides, then the experiment's, then
         the job's setting of the sweep (width, position embedding, learning rate)."""
         exp = self.experiments[experiment]
         training = deep_merge(deep_merge(self.training, self.arch_training(arch) if arch else {}), exp.training)
         model = deep_merge(self.model, exp.model)
-        where = f"experiments.{experiment}" + (f" ({arch})" if arch else "")
+        where = where or f"experiments.{experiment}" + (f" ({arch})" if arch else "")
         sweep = self.sweep_of(experiment)
         for section, key, value in (("model", "d_model", d_model), ("model", "pos_emb", pos_emb), ("training", "lr", lr)):
             if value is None:
@@ -269,30 +314,6 @@ class WorkflowConfig:
     def arch_training(self, arch: str) -> Mapping[str, Any]:
         """training_by_arch's entry for `arch`: its own name, else its family."""
         return self.training_by_arch.get(arch, self.training_by_arch.get(family(arch), {}))
-
-    def check(self) -> None:
-        """Build everything a job will build, so that errors surface before any job runs."""
-        for name in self.experiments:
-            try:
-                n_layer = self.run_config(name).model_config(data_max_len=1).n_layer
-            except ConfigError as err:
-                raise ConfigError(f"experiments.{name} (with the top-level model/training): {err}") from None
-            self._check_sweep(name)
-            for arch in self.architectures_of(name):
-                try:
-                    parse_architecture(arch, n_layer)
-                except (ValueError, ConfigError) as err:
-                    raise ConfigError(f"experiments.{name}: architecture {arch!r}: {err}") from None
-                for d_model in self.sweep_of(name).d_model or (None,):
-                    for pos_emb in self.sweep_of(name).pos_emb or (None,):
-                        for lr in self.sweep_of(name).lr or (None,):
-                            try:
-                                self.run_config(name, arch, d_model, pos_emb, lr).model_config(data_max_len=1)
-                            except ConfigError as err:
-                                job = ", ".join(f"{k} {v}" for k, v in (("d_model", d_model), ("pos_emb", pos_emb), ("lr", lr)) if v is not None)
-                                raise ConfigError(f"experiments.{name} ({arch}, sweep {job}): {err}") from None
-            for condition in self.experiments[name].conditions:
-                self.dataset_config(name, condition)
 
     def _check_sweep(self, experiment: str) -> None:
         """A key the sweep varies is not also fixed elsewhere for the same jobs: one of the

@@ -5,17 +5,22 @@ or position embedding than the summary's first is a lighter shade of it, labelle
 both ("gpt2 d64", "gpt2/pos-none"). Exact match is drawn beside its majority-answer
 baseline, a dashed black line: a bar or point on that line has learned nothing an
 always-the-same answer does not give; bars and lines over test items carry their 95% CI
-(thex.stats), while the placement heatmap, learning curves and cost show means. A figure whose experiment is not in the run says so in the figure rather than
-being left out, so that the set of files (and the report) is the same for every config.
+(thex.stats), while the placement heatmap, learning curves and cost show means.
+
+No figure names an experiment: each draws whatever experiments and architectures the
+summary holds (exact match against each slice column wherever a condition varies it,
+every THEX placement wherever two were trained). A figure with nothing to draw says so in
+the figure rather than being left out, so that the set of files (and the report) is the
+same for every config.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,9 +43,12 @@ from thex.aggregate import (  # noqa: E402
     model_labels,
     orderings_table,
     probe_table,
+    SLICES,
     run_progress,
+    split_label,
     tuning_table,
 )
+from thex.languages import listops, program  # noqa: E402
 from thex.languages.roles import ROLES  # noqa: E402
 from thex.experiments import Headline  # noqa: E402
 from thex.io import atomic_path  # noqa: E402
@@ -58,7 +66,7 @@ def arch_color(label: str) -> str:
     Hyena have tab10's blue and orange; THEX-1..8 the other eight tab10 colours and
     THEX-9..16 shades of viridis, distinct for up to 16 blocks; other mixer lists one of
     tab10's other colours by their name."""
-    arch = re.split(r"[ /]", label, maxsplit=1)[0]
+    arch, variant = split_label(label)
     blocks = thex_blocks(arch)
     if arch in _BASE_COLORS:
         color = _BASE_COLORS[arch]
@@ -69,7 +77,7 @@ def arch_color(label: str) -> str:
         color = matplotlib.colors.to_hex(plt.get_cmap("viridis")(0.35 + 0.65 * ((blocks[0] - 9) % 8) / 7))
     else:
         color = _OTHER_COLORS[zlib.crc32(arch.encode()) % len(_OTHER_COLORS)]
-    if label == arch:
+    if not variant:
         return color
     shade = 0.3 + 0.25 * (zlib.crc32(label.encode()) % 3) / 2  # 0.3-0.55 of the way to white, stable per label
     rgb = np.array(matplotlib.colors.to_rgb(color))
@@ -94,12 +102,19 @@ def _missing(ax, what: str) -> None:
     ax.set_axis_off()
 
 
-def _figure_legend(fig: plt.Figure, axes, ncol: int, **kwargs) -> None:
-    """One legend above all panels, with every label of any panel once (the baseline last)."""
+def _figure_legend(fig: plt.Figure, axes, ncol: int, models: bool = True, **kwargs) -> None:
+    """One legend above all panels, with every label of any panel once: models in the
+    tables' order (`models`: the labels are models'), other entries after them, the
+    baseline last."""
     entries: dict[str, Any] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(label, handle)
+    if models:  # by architecture, then as first drawn ("gpt2 answer" before "gpt2 all tokens")
+        archs = _arch_order(split_label(label)[0] for label in entries)
+        drawn = list(entries)
+        order = sorted(drawn, key=lambda label: (archs.index(split_label(label)[0]), drawn.index(label)))
+        entries = {label: entries[label] for label in order}
     if "majority baseline" in entries:
         entries["majority baseline"] = entries.pop("majority baseline")
     fig.legend(list(entries.values()), list(entries), loc="upper center", ncol=min(ncol, len(entries)), frameon=False, **kwargs)
@@ -146,21 +161,27 @@ def _grouped_bars(ax, stats: pd.DataFrame, group: str, groups: list, labels: lis
     ax.set_ylabel("exact match")
 
 
-def _experiment_grid(frame: pd.DataFrame, panel_height: float) -> tuple[plt.Figure, Any, list[str]]:
+def _panel_grid(n_panels: int, panel_size: tuple[float, float]) -> tuple[plt.Figure, list]:
+    """A figure of `n_panels` panels (at least one), four to a row; unused panels hidden."""
+    cols = max(1, min(4, n_panels))
+    rows = max(1, math.ceil(n_panels / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_size[0] * cols, panel_size[1] * rows), squeeze=False)
+    for ax in list(axes.flat)[max(1, n_panels) :]:
+        ax.set_axis_off()
+    return fig, list(axes.flat)
+
+
+def _experiment_grid(frame: pd.DataFrame, panel_height: float) -> tuple[plt.Figure, list, list[str]]:
     """One panel per experiment of `frame`, four to a row; unused panels are hidden."""
     experiments = sorted(frame["experiment"].unique())
-    cols = min(4, len(experiments))
-    rows = math.ceil(len(experiments) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, panel_height * rows), squeeze=False)
-    for ax in list(axes.flat)[len(experiments) :]:
-        ax.set_axis_off()
+    fig, axes = _panel_grid(len(experiments), (4.2, panel_height))
     return fig, axes, experiments
 
 
 def fig_em_by_architecture(summary: dict[str, Any]) -> plt.Figure:
     evaluations = summary["evaluations"]
     fig, axes, experiments = _experiment_grid(evaluations, 3.4)
-    for ax, experiment in zip(axes.flat, experiments):
+    for ax, experiment in zip(axes, experiments):
         frame = evaluations[evaluations.experiment == experiment]
         stats = em_stats(frame.assign(group=frame.condition + "\n" + frame.split), ["arch", "group"])
         groups = sorted(stats["group"].unique())
@@ -169,93 +190,124 @@ def fig_em_by_architecture(summary: dict[str, Any]) -> plt.Figure:
         for label in ax.get_xticklabels():
             label.set(rotation=30, ha="right", fontsize=8)
         ax.set_title(experiment)
-    _figure_legend(fig, axes.flat, ncol=8)
+    _figure_legend(fig, axes, ncol=8)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
-def _one_experiment(summary: dict[str, Any], experiment: str, figsize=(6, 4)) -> tuple[plt.Figure, Any, pd.DataFrame]:
-    """A one-panel figure and the evaluated samples of `experiment` (the panel says so when
-    there are none)."""
-    fig, ax = plt.subplots(figsize=figsize)
-    frame = summary["evaluations"][summary["evaluations"].experiment == experiment]
-    if frame.empty:
-        _missing(ax, f"no '{experiment}' experiment in these results")
-    return fig, ax, frame
+# Operators in the languages' order (sub before mul), not the alphabet's.
+_OPERATOR_ORDER = {op: i for i, op in enumerate(program.OPERATORS + listops.OPERATORS)}
 
 
-def fig_memorization(summary: dict[str, Any]) -> plt.Figure:
-    fig, ax, frame = _one_experiment(summary, "memorization")
-    if frame.empty:
+# Program knobs that another knob's value constrains (p_global > 0 needs globals), so
+# conditions varying the first vary them too.
+_TIED_KNOBS = {"n_globals": ("p_global",)}
+_KNOB_OF_COLUMN = {"language": "languages"}  # a slice column's dataset knob, where it is named otherwise
+
+
+def _vary_only(datasets: dict[str, Any], experiment: str, conditions: list[str], column: str) -> bool:
+    """Whether the conditions' program knobs (datasets.json) differ in `column`'s knob and
+    nothing else (split sizes and exposures aside): then a line across them reads as that
+    knob's effect (memorization's G10, G100, G1000), not a change of task."""
+    knob = _KNOB_OF_COLUMN.get(column, column)
+    ignored = {knob, *_TIED_KNOBS.get(knob, ())}
+
+    def knobs(key: str) -> dict[str, Any] | None:
+        config = datasets.get(key)
+        if config is None:
+            return None
+        section = {**(config.get("programs") or {}), **(config.get("listops") or {})}
+        return {k: v for k, v in section.items() if k not in ignored}
+
+    first, *rest = (knobs(f"{experiment}/{c}") for c in conditions)
+    return first is not None and all(other == first for other in rest)
+
+
+def _slice_panels(summary: dict[str, Any], column: str) -> list[tuple[str, str | None, pd.DataFrame]]:
+    """(title, condition or None, samples) of every panel drawing exact match against
+    `column`: one per (experiment, condition) whose test items take several values of it
+    (statements, operators, languages within one test set), and one per experiment whose
+    conditions each hold one value of it, all different, and differ in nothing else
+    (conditions G10, G100, G1000), drawn across its conditions. Other experiments: none."""
+    if column not in summary["evaluations"]:  # a summary from before the column existed
+        return []
+    frame = summary["evaluations"].dropna(subset=[column])
+    if column == "operators":  # programs whose answer needs exactly one kind of operator isolate it
+        frame = _explode_operators(frame[~frame.operators.str.contains(",")])
+    panels = []
+    for experiment, part in frame.groupby("experiment", sort=True):
+        values = part.groupby("condition")[column].nunique()
+        if (values > 1).any():
+            panels += [(f"{experiment} / {c}", c, part[part.condition == c]) for c in values.index if values[c] > 1]
+        elif (len(values) > 1 and part.groupby("condition")[column].first().is_unique
+              and _vary_only(summary["datasets"], experiment, list(values.index), column)):  # fmt: skip
+            panels.append((experiment, None, part))
+    return panels
+
+
+def _training_range(summary: dict[str, Any], experiment: str, condition: str) -> tuple[float, float] | None:
+    """The statement counts of a condition's training programs (distractors included), where
+    an evaluation split draws other counts (a length-generalization test); else None."""
+    config = summary["datasets"].get(f"{experiment}/{condition}")
+    if not config or not config.get("programs"):
+        return None
+    splits = config.get("splits") or {}
+
+    def counts(split: dict[str, Any]) -> tuple[Any, Any]:
+        merged = {**config["programs"], **split}
+        return tuple(merged["n_statements"]), tuple(merged.get("distractors", (0, 0)))
+
+    (low, high), (d_low, d_high) = train = counts(splits.get("train", {}))
+    if all(counts(split or {}) == train for name, split in splits.items() if name not in ("train", "valid")):
+        return None
+    return low + d_low, high + d_high
+
+
+def fig_by_slice(summary: dict[str, Any], column: str) -> plt.Figure:
+    """Exact match (95% CI) against one slice column, one panel per experiment that varies it
+    (_slice_panels), whatever the config names: lines for counts (log x where they span a
+    factor of 10 or more), grouped bars for names (operators, languages); the majority
+    baseline dashed; for statements, the training range shaded."""
+    panels = _slice_panels(summary, column)
+    fig, axes = _panel_grid(len(panels), (4.6, 3.6))
+    if not panels:
+        _missing(axes[0], f"no experiment in these results varies {column}")
         return fig
-    _line_by_arch(ax, frame, "n_globals", "number of globals G", "exact match (recall of globals)")
-    ax.set_xscale("log")
-    ax.legend()
-    return fig
-
-
-def fig_length(summary: dict[str, Any]) -> plt.Figure:
-    fig, ax, frame = _one_experiment(summary, "length")
-    if frame.empty:
-        return fig
-    _line_by_arch(ax, frame, "n_statements", "statements in the program")
-    for key, config in summary["datasets"].items():
-        if key.startswith("length/"):
-            train = {**config.get("programs", {}), **config["splits"].get("train", {})}
-            low, high = train.get("n_statements", [None, None])
-            distractors = train.get("distractors", [0, 0])
-            if low is not None:
-                ax.axvspan(low + distractors[0] - 0.5, high + distractors[1] + 0.5, color="0.85", zorder=0, label="training range")
-            break
-    ax.legend()
-    return fig
-
-
-def fig_operators(summary: dict[str, Any]) -> plt.Figure:
-    fig, ax, frame = _one_experiment(summary, "operators", figsize=(7, 4))
-    if frame.empty:
-        return fig
-    # Programs whose answer needs exactly one kind of operator isolate it.
-    single = _explode_operators(frame[~frame.operators.str.contains(",")])
-    stats = em_stats(single, ["arch", "operators"])
-    ops = [op for op in ("add", "sub", "mul", "div", "mod") if op in set(stats.operators)]
-    _grouped_bars(ax, stats, "operators", ops, ops)
-    ax.set_xlabel("the one operator the answer needs")
-    ax.legend(fontsize=8)
-    return fig
-
-
-def fig_multilang(summary: dict[str, Any]) -> plt.Figure:
-    frame = summary["evaluations"]
-    frame = frame[frame.experiment == "multilang"]
-    conditions = sorted(frame["condition"].unique())
-    fig, axes = plt.subplots(1, max(1, len(conditions)), figsize=(4.2 * max(1, len(conditions)), 3.6), squeeze=False)
-    if frame.empty:
-        _missing(axes[0, 0], "no 'multilang' experiment in these results")
-        return fig
-    for ax, condition in zip(axes.flat, conditions):
-        part = frame[frame.condition == condition]
-        stats = em_stats(part, ["arch", "language"])
-        languages = sorted(stats.language.unique())
-        _grouped_bars(ax, stats, "language", languages, [f"test: {lang}" for lang in languages])
-        ax.set_title(f"trained on: {condition}")
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
+    for ax, (title, condition, frame) in zip(axes, panels):
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            _line_by_arch(ax, frame, column, SLICES[column])
+            values = frame[column].unique()
+            if values.min() > 0 and values.max() >= 10 * values.min():
+                ax.set_xscale("log")
+            else:
+                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            span = _training_range(summary, title.split(" / ")[0], condition) if column == "n_statements" and condition else None
+            if span is not None:
+                ax.axvspan(span[0] - 0.5, span[1] + 0.5, color="0.85", zorder=0, label="training range")
+        else:
+            stats = em_stats(frame, ["arch", column])
+            groups = sorted(stats[column].unique(), key=lambda v: (_OPERATOR_ORDER.get(v, len(_OPERATOR_ORDER)), v))
+            _grouped_bars(ax, stats, column, groups, groups)
+            ax.set_xlabel(SLICES[column])
+        ax.set_title(title, fontsize=10)
+    _figure_legend(fig, axes, ncol=8, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9 if len(panels) <= 4 else 0.94))
     return fig
 
 
 def fig_placement(summary: dict[str, Any]) -> plt.Figure:
     """Exact match of every THEX placement (columns: the attention blocks, `3+9` for two)
-    per task (rows; with the width and position embedding where the summary has several)."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    runs = summary["runs"]
-    runs = runs[(runs.experiment == "placement")].assign(blocks=lambda r: r["arch_name"].map(thex_blocks))
-    runs = runs.dropna(subset=["blocks"])
+    per task (rows: experiment / condition, with the width and position embedding where the
+    summary has several), for every condition that trained two placements or more."""
+    runs = summary["runs"].assign(blocks=lambda r: r["arch_name"].map(thex_blocks)).dropna(subset=["blocks"])
+    variant = runs["arch"].map(lambda label: split_label(label)[1])  # " d64", "/pos-none", or ""
+    runs = runs.assign(task=runs["experiment"] + " / " + runs["condition"] + variant,
+                       placement=runs["blocks"].map(lambda b: "+".join(map(str, b))))  # fmt: skip
+    runs = runs[runs.groupby(["experiment", "condition"])["placement"].transform("nunique") > 1]
+    fig, ax = plt.subplots(figsize=(7, max(3.5, 1.5 + 0.6 * runs["task"].nunique())))
     if runs.empty:
-        _missing(ax, "no 'placement' experiment (THEX-i sweep) in these results")
+        _missing(ax, "no condition in these results trained two THEX placements or more")
         return fig
-    variant = runs["arch"].str.replace(r"^\S+?(?=$| |/)", "", regex=True)  # " d64", "/pos-none", or ""
-    runs = runs.assign(task=runs["condition"] + variant, placement=runs["blocks"].map(lambda b: "+".join(map(str, b))))
     grid = runs.groupby(["task", "placement"])["exact_match"].mean().unstack("placement")
     order = sorted(grid.columns, key=lambda p: tuple(int(b) for b in p.split("+")))
     grid = grid[order]
@@ -263,11 +315,12 @@ def fig_placement(summary: dict[str, Any]) -> plt.Figure:
     ax.set_xticks(range(grid.shape[1]), list(grid.columns))
     # The majority baseline of each task beside its name: a cell at it has learned nothing.
     base = summary["baselines"]
-    base = base[(base.experiment == "placement") & (base.split != "valid")].groupby("condition")["majority_baseline"].mean()
-    condition_of = runs.drop_duplicates("task").set_index("task")["condition"]
+    base = base[base.split != "valid"].groupby(["experiment", "condition"])["majority_baseline"].mean()
+    condition_of = runs.drop_duplicates("task").set_index("task")[["experiment", "condition"]].apply(tuple, axis=1)
     ax.set_yticks(range(grid.shape[0]), [f"{t}\n(majority {base.get(condition_of[t], np.nan):.2f})" for t in grid.index])
     for (i, j), value in np.ndenumerate(grid.to_numpy()):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="w" if value < 0.5 * np.nanmax(grid.to_numpy()) else "k")
+        if np.isfinite(value):  # a placement not trained for that task stays blank
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="w" if value < 0.5 * np.nanmax(grid.to_numpy()) else "k")
     ax.set_xlabel("blocks holding the attention mixer (THEX-i, 1-based)")
     ax.set_ylabel("task")
     fig.colorbar(image, ax=ax, label="exact match (mean over seeds)")
@@ -278,7 +331,7 @@ def fig_placement(summary: dict[str, Any]) -> plt.Figure:
 def fig_training_curves(summary: dict[str, Any]) -> plt.Figure:
     curves = summary["curves"]
     fig, axes, experiments = _experiment_grid(curves, 3.2)
-    for ax, experiment in zip(axes.flat, experiments):
+    for ax, experiment in zip(axes, experiments):
         frame = curves[curves.experiment == experiment]
         for arch in _arch_order(frame.arch):
             part = frame[frame.arch == arch]
@@ -291,7 +344,7 @@ def fig_training_curves(summary: dict[str, Any]) -> plt.Figure:
         ax.set_title(experiment)
         ax.set_xlabel("training tokens")
         ax.set_ylabel("loss (nats)")
-    _figure_legend(fig, axes.flat, ncol=6, fontsize=8)
+    _figure_legend(fig, axes, ncol=6, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.88))
     return fig
 
@@ -300,15 +353,11 @@ def _condition_panels(table: pd.DataFrame, missing: str) -> tuple[plt.Figure, li
     """A figure with one panel per (experiment, condition) of `table`, four to a row, each
     titled, with its rows; unused panels hidden; the `missing` text when there are none."""
     keys = sorted({(e, c) for e, c in zip(table.experiment, table.condition)})
-    cols = max(1, min(4, len(keys)))
-    rows = max(1, math.ceil(len(keys) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = _panel_grid(len(keys), (4.2, 3.2))
     if not keys:
-        _missing(axes[0, 0], missing)
-    for ax in list(axes.flat)[len(keys) :]:
-        ax.set_axis_off()
+        _missing(axes[0], missing)
     panels = []
-    for ax, (experiment, condition) in zip(axes.flat, keys):
+    for ax, (experiment, condition) in zip(axes, keys):
         ax.set_title(f"{experiment} / {condition}", fontsize=10)
         ax.set_ylim(-0.02, 1.02)
         panels.append((ax, table[(table.experiment == experiment) & (table.condition == condition)]))
@@ -516,7 +565,7 @@ def fig_attention_roles(summary: dict[str, Any]) -> plt.Figure:
         ax.set_ylim(len(shares) - 0.5, -0.5)
         ax.set_xlim(0, 1)
         ax.set_xlabel("attention from the answer position")
-    _figure_legend(fig, fig.axes, ncol=8, fontsize=8)
+    _figure_legend(fig, fig.axes, ncol=8, models=False, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
@@ -535,11 +584,8 @@ class Figure:
 # The one registry of figures: the workflow's outputs, the report and write_figures read it.
 FIGURES: dict[str, Figure] = {
     "em_by_architecture": Figure("Exact match by architecture for each experiment", fig_em_by_architecture, titled=False),
-    "memorization": Figure("Memorization: exact match vs number of globals G", fig_memorization),
-    "length": Figure("Length generalization: exact match vs number of statements", fig_length),
-    "operators": Figure("Operators: exact match per operator", fig_operators),
-    "multilang": Figure("Multi-language: exact match by test language for each training mix", fig_multilang),
-    "placement": Figure("Placement: exact match by position of the attention block", fig_placement),
+    **{f"em_by_{column}": Figure(f"Exact match by {axis}", partial(fig_by_slice, column=column), titled=False) for column, axis in SLICES.items()},
+    "em_by_placement": Figure("Exact match by position of the attention block (THEX placements)", fig_placement),
     "learning_curves": Figure("Learning curves: validation exact match vs training tokens", fig_learning_curves, titled=False),
     "training_curves": Figure("Training curves: answer loss and all-token loss", fig_training_curves, titled=False),
     "cost": Figure("Cost: exact match vs training FLOPs, and throughput", fig_cost),

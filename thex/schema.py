@@ -3,10 +3,10 @@
 The dataclasses are the one definition of every config: `from_dict` builds them strictly,
 and this module turns the same type hints into the JSON schema that Snakemake validates
 the workflow config against (workflow/schemas/config.schema.yaml, written by
-`python -m thex schema`; a test checks that the committed file is this output). Keywords a
-type cannot say (minimums, patterns) are `Schema` marks, which `from_dict` checks too;
-checks across keys (names that must exist, one budget of two) stay in the classes'
-`__post_init__` and in `WorkflowConfig.check()`.
+`python -m thex schema`; a test checks that the committed file is this output). Rules on
+one value that a type cannot say (bounds, patterns, allowed names, no value twice) are
+`Schema` marks, declared once and checked by `from_dict` too; rules between values (names
+that must exist, one budget of two) are the classes' `check()` and cannot be said here.
 """
 
 from __future__ import annotations

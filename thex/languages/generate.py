@@ -15,9 +15,9 @@ import functools
 import hashlib
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Literal, NamedTuple
+from typing import Annotated, Callable, Literal, NamedTuple
 
-from thex.config import ConfigError
+from thex.config import AT_LEAST_0, FRACTION, FRACTION_BELOW_1, SOME, Checked, ConfigError, Schema, at_least, check_span, span
 from thex.languages import listops
 from thex.languages import lola, meme
 from thex.languages.program import APPLY, DIVIDING, LEXICON, OPERATORS, Semantics, Words
@@ -30,67 +30,51 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
-class ProgramConfig:
+class ProgramConfig(Checked):
     """Knobs of the LoLa/MeMe program generator (defaults in docs/languages.md)."""
 
-    languages: dict[str, float] = field(default_factory=lambda: {"lola": 1.0})  # language -> weight
-    n_statements: tuple[int, int] = (4, 8)  # assignments the query may depend on (min, max)
-    depth: tuple[int, int] = (1, 2)  # expression depth of each assignment (min, max)
-    operators: tuple[str, ...] = OPERATORS
-    literals: tuple[int, int] = (0, 9)  # literal range, inclusive
-    modulus: int = 100
-    p_variable: float = 0.5  # probability that an operand is an earlier variable
-    distractors: tuple[int, int] = (0, 0)  # extra assignments the answer never depends on
+    # language -> weight (>= 0, with a positive sum)
+    languages: Annotated[dict[str, Annotated[float, AT_LEAST_0]], Schema({"propertyNames": {"enum": list(LANGUAGES)}, "minProperties": 1})] = field(
+        default_factory=lambda: {"lola": 1.0})  # fmt: skip
+    n_statements: span(1) = (4, 8)  # assignments the query may depend on (min, max)
+    depth: span(0) = (1, 2)  # expression depth of each assignment (min, max)
+    operators: Annotated[tuple[Annotated[str, Schema({"enum": list(OPERATORS)})], ...], SOME] = OPERATORS
+    literals: span(0) = (0, 9)  # literal range, inclusive
+    modulus: Annotated[int, at_least(2)] = 100
+    p_variable: Annotated[float, FRACTION] = 0.5  # probability that an operand is an earlier variable
+    distractors: span(0) = (0, 0)  # extra assignments the answer never depends on
     query: Literal["last", "random", "first"] = "last"  # which assignment is printed
     naming: Literal["words", "letters"] = "words"
-    name_words: tuple[int, int] = (1, 3)  # words per identifier
-    letters_per_word: tuple[int, int] = (2, 4)  # with naming: letters
-    n_globals: int = 0  # G, the size of the world of global constants
-    p_global: float = 0.0  # probability that an operand is a global
-    recall_fraction: float = 0.0  # fraction of samples that just print a global
+    name_words: span(1) = (1, 3)  # words per identifier
+    letters_per_word: span(1) = (2, 4)  # with naming: letters
+    n_globals: Annotated[int, AT_LEAST_0] = 0  # G, the size of the world of global constants
+    p_global: Annotated[float, FRACTION] = 0.0  # probability that an operand is a global
+    recall_fraction: Annotated[float, FRACTION] = 0.0  # fraction of samples that just print a global
     latent_types: bool = False
-    type_moduli: dict[str, int] = field(default_factory=lambda: {"fruit": 10, "animal": 100})
+    # lexical class -> its modulus under latent types
+    type_moduli: Annotated[dict[str, Annotated[int, at_least(2)]], Schema({"propertyNames": {"enum": sorted(LEXICON.nouns)}})] = field(
+        default_factory=lambda: {"fruit": 10, "animal": 100})  # fmt: skip
     world_seed: int | None = None  # defaults to the dataset seed; fixes global names and values
 
-    def __post_init__(self) -> None:
-        _check_range("n_statements", self.n_statements, 1)
-        _check_range("depth", self.depth, 0)
-        _check_range("literals", self.literals, 0)
-        _check_range("distractors", self.distractors, 0)
-        _check_range("name_words", self.name_words, 1)
-        _check_range("letters_per_word", self.letters_per_word, 1)
-        if not self.languages or any(lang not in LANGUAGES for lang in self.languages):
-            raise ConfigError(f"languages: keys must be among {LANGUAGES}, got {sorted(self.languages)}")
-        if any(w < 0 for w in self.languages.values()) or sum(self.languages.values()) <= 0:
-            raise ConfigError(f"languages: weights must be >= 0 with a positive sum, got {self.languages}")
-        if not self.operators or any(op not in OPERATORS for op in self.operators):
-            raise ConfigError(f"operators: each must be one of {OPERATORS}, got {list(self.operators)}")
-        if self.modulus < 2:
-            raise ConfigError(f"modulus: must be >= 2, got {self.modulus}")
-        for key in ("p_variable", "p_global", "recall_fraction"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ConfigError(f"{key}: must be in [0, 1], got {getattr(self, key)}")
+    def check(self) -> None:
+        for key in ("n_statements", "depth", "literals", "distractors", "name_words", "letters_per_word"):
+            check_span(key, getattr(self, key))
+        if sum(self.languages.values()) <= 0:
+            raise ConfigError(f"languages: the weights must have a positive sum, got {self.languages}")
         if self.p_variable + self.p_global > 1.0:
-            raise ConfigError(f"p_variable + p_global must be <= 1, got {self.p_variable + self.p_global}")
-        if self.n_globals < 0:
-            raise ConfigError(f"n_globals: must be >= 0, got {self.n_globals}")
+            raise ConfigError(f"p_global: p_variable + p_global must be <= 1, got {self.p_variable + self.p_global}")
         if self.n_globals == 0 and (self.p_global > 0 or self.recall_fraction > 0):
-            raise ConfigError("p_global and recall_fraction need n_globals > 0")
+            raise ConfigError("n_globals: p_global and recall_fraction need n_globals > 0")
         if DIVIDING & set(self.operators) and self.literals[1] < 1:
             raise ConfigError("literals: div/mod need a literal range that includes a non-zero value")
-        for cls, m in self.type_moduli.items():
-            if cls not in LEXICON.nouns:
-                raise ConfigError(f"type_moduli: {cls!r} is not a lexical class; classes: {sorted(LEXICON.nouns)}")
-            if m < 2:
-                raise ConfigError(f"type_moduli.{cls}: modulus must be >= 2, got {m}")
         if self.latent_types and not self.type_moduli:
-            raise ConfigError("latent_types needs at least one class in type_moduli")
+            raise ConfigError("type_moduli: latent_types needs at least one class in type_moduli")
         if self.latent_types and self.naming != "words":
-            raise ConfigError("latent_types needs naming: words (letter names have no lexical class)")
+            raise ConfigError("naming: latent_types needs naming: words (letter names have no lexical class)")
         names_needed = max(self.n_statements[1] + self.distractors[1], self.n_globals)
         if self.name_space() < names_needed:
             raise ConfigError(
-                f"name_words {list(self.name_words)} gives only {self.name_space()} distinct names, fewer than the "
+                f"name_words: {list(self.name_words)} gives only {self.name_space()} distinct names, fewer than the "
                 f"{names_needed} a program or the world of globals needs; allow more words per name"
             )
 
@@ -109,30 +93,18 @@ class ProgramConfig:
 
 
 @dataclass(frozen=True)
-class ListOpsConfig:
+class ListOpsConfig(Checked):
     """Knobs of the ListOps generator."""
 
-    depth: tuple[int, int] = (1, 4)  # nesting depth (min, max)
-    max_args: int = 5  # arguments per operator, at least 2
-    length: tuple[int, int] = (1, 200)  # characters of the expression (min, max)
-    p_branch: float = 0.25  # probability that an argument off the deepest path is itself a list
-    operators: tuple[str, ...] = listops.OPERATORS
+    depth: span(1) = (1, 4)  # nesting depth (min, max)
+    max_args: Annotated[int, at_least(2)] = 5  # arguments per operator
+    length: span(1) = (1, 200)  # characters of the expression (min, max)
+    p_branch: Annotated[float, FRACTION_BELOW_1] = 0.25  # probability that an argument off the deepest path is itself a list
+    operators: Annotated[tuple[Annotated[str, Schema({"enum": list(listops.OPERATORS)})], ...], SOME] = listops.OPERATORS
 
-    def __post_init__(self) -> None:
-        _check_range("depth", self.depth, 1)
-        _check_range("length", self.length, 1)
-        if self.max_args < 2:
-            raise ConfigError(f"max_args: must be >= 2, got {self.max_args}")
-        if not 0.0 <= self.p_branch < 1.0:
-            raise ConfigError(f"p_branch: must be in [0, 1), got {self.p_branch}")
-        if not self.operators or any(op not in listops.OPERATORS for op in self.operators):
-            raise ConfigError(f"operators: each must be one of {listops.OPERATORS}, got {list(self.operators)}")
-
-
-def _check_range(key: str, value: tuple[int, int], lowest: int) -> None:
-    low, high = value
-    if low < lowest or high < low:
-        raise ConfigError(f"{key}: expected [min, max] with {lowest} <= min <= max, got {list(value)}")
+    def check(self) -> None:
+        check_span("depth", self.depth)
+        check_span("length", self.length)
 
 
 def derived_rng(*parts: object) -> random.Random:

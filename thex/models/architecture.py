@@ -43,9 +43,23 @@ def architecture_name(arch: str | Sequence[str]) -> str:
     return arch if isinstance(arch, str) else ".".join(arch)
 
 
+# The paper's three model families: GPT-2 (all attention), Hyena, and THEX (Hyena with
+# attention in chosen blocks); the order in which tables and figures list them.
+FAMILIES = ("gpt2", "hyena", "thex")
+
+
 def family(arch: str) -> str:
     """The model family of an architecture name: every thex-N is "thex"."""
     return "thex" if re.fullmatch(THEX_PATTERN, arch) else arch
+
+
+def order_key(arch: str) -> tuple:
+    """Where an architecture comes in tables and legends: the paper's families in their
+    order (THEX variants by their attention blocks: thex-2 before thex-12 and thex-3+9),
+    then any other architecture (a mixer list) by name."""
+    kind = family(arch)
+    rank = FAMILIES.index(kind) if kind in FAMILIES else len(FAMILIES)
+    return (rank, thex_blocks(arch) or (), arch)
 
 
 def thex_blocks(arch: str) -> tuple[int, ...] | None:
