@@ -199,9 +199,9 @@ def fig_em_by_architecture(summary: dict[str, Any]) -> plt.Figure:
 _OPERATOR_ORDER = {op: i for i, op in enumerate(program.OPERATORS + listops.OPERATORS)}
 
 
-# Program knobs that another knob's value constrains (p_global > 0 needs globals), so
-# conditions varying the first vary them too.
-_TIED_KNOBS = {"n_globals": ("p_global",)}
+# Program knobs that another knob's value constrains (ProgramConfig.check: p_global and
+# recall_fraction > 0 need globals), so conditions varying the first may vary them too.
+_TIED_KNOBS = {"n_globals": ("p_global", "recall_fraction")}
 _KNOB_OF_COLUMN = {"language": "languages"}  # a slice column's dataset knob, where it is named otherwise
 
 
@@ -257,7 +257,7 @@ def _training_range(summary: dict[str, Any], experiment: str, condition: str) ->
         merged = {**config["programs"], **split}
         return tuple(merged["n_statements"]), tuple(merged.get("distractors", (0, 0)))
 
-    (low, high), (d_low, d_high) = train = counts(splits.get("train", {}))
+    (low, high), (d_low, d_high) = train = counts(splits.get("train") or {})
     if all(counts(split or {}) == train for name, split in splits.items() if name not in ("train", "valid")):
         return None
     return low + d_low, high + d_high
