@@ -1,8 +1,8 @@
 """The figures, from a results summary (PNG and SVG each).
 
-Every architecture has one colour in every figure (`arch_color`); a model at another width
-or position embedding than the summary's first is a lighter shade of it, labelled with
-both ("gpt2 d64", "gpt2/pos-none"). Exact match is drawn beside its majority-answer
+Every architecture has one colour in every figure (`arch_color`); a labelled variant of it
+(another position embedding, "gpt2/pos-none", or, where the summary has several widths,
+every width: "gpt2 d32", "gpt2 d64") is a lighter shade of it, fixed by the label. Exact match is drawn beside its majority-answer
 baseline, a dashed black line: a bar or point on that line has learned nothing an
 always-the-same answer does not give; bars and lines over test items carry their 95% CI
 (thex.stats), while the placement heatmap, learning curves and cost show means.
