@@ -239,7 +239,7 @@ def _check_overrides(classes: tuple[type, ...], exclude: tuple[str, ...], value:
     they are written: an unknown key or a value of the wrong type is named here (e.g.
     `training.lr`), not later in the config an override is merged into. The mapping
     itself is kept as written; it is merged, then built, later."""
-    hints = {k: t for cls in classes for k, t in typing.get_type_hints(cls, include_extras=True).items() if k not in exclude}
+    hints = {k: t for cls in classes for k, t in _field_types(cls).items() if k not in exclude}
     for key, item in value.items():
         if key in exclude:  # set by the code, or not overridable here: the class says why
             continue
