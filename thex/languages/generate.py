@@ -29,13 +29,16 @@ WORLD_KNOBS = ("n_globals", "modulus", "latent_types", "type_moduli", "world_see
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
+# The weights' positive sum is a rule between values: ProgramConfig.check
+LanguageWeights = Annotated[dict[str, Annotated[float, AT_LEAST_0]], Schema({"propertyNames": {"enum": list(LANGUAGES)}, "minProperties": 1})]
+TypeModuli = Annotated[dict[str, Annotated[int, at_least(2)]], Schema({"propertyNames": {"enum": sorted(LEXICON.nouns)}})]
+
+
 @dataclass(frozen=True)
 class ProgramConfig(Checked):
     """Knobs of the LoLa/MeMe program generator (defaults in docs/languages.md)."""
 
-    # language -> weight (>= 0, with a positive sum)
-    languages: Annotated[dict[str, Annotated[float, AT_LEAST_0]], Schema({"propertyNames": {"enum": list(LANGUAGES)}, "minProperties": 1})] = field(
-        default_factory=lambda: {"lola": 1.0})  # fmt: skip
+    languages: LanguageWeights = field(default_factory=lambda: {"lola": 1.0})  # language -> weight (>= 0, with a positive sum)
     n_statements: span(1) = (4, 8)  # assignments the query may depend on (min, max)
     depth: span(0) = (1, 2)  # expression depth of each assignment (min, max)
     operators: Annotated[tuple[Annotated[str, Schema({"enum": list(OPERATORS)})], ...], SOME] = OPERATORS
@@ -51,9 +54,7 @@ class ProgramConfig(Checked):
     p_global: Annotated[float, FRACTION] = 0.0  # probability that an operand is a global
     recall_fraction: Annotated[float, FRACTION] = 0.0  # fraction of samples that just print a global
     latent_types: bool = False
-    # lexical class -> its modulus under latent types
-    type_moduli: Annotated[dict[str, Annotated[int, at_least(2)]], Schema({"propertyNames": {"enum": sorted(LEXICON.nouns)}})] = field(
-        default_factory=lambda: {"fruit": 10, "animal": 100})  # fmt: skip
+    type_moduli: TypeModuli = field(default_factory=lambda: {"fruit": 10, "animal": 100})  # lexical class -> its modulus under latent types
     world_seed: int | None = None  # defaults to the dataset seed; fixes global names and values
 
     def check(self) -> None:
