@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from thex.aggregate import SLICES, TABLE_NAMES
+from thex.aggregate import SLICES, TABLE_NAMES, load_summary
 from thex.plots import FIGURES, _slice_panels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -292,7 +291,7 @@ def test_committed_results_rebuild_every_table_and_figure(tmp_path, snapshot, co
     probed = (summary / "ablations.parquet").exists() and not pd.read_parquet(summary / "ablations.parquet").empty
     # a figure with nothing to draw says so: the probe figures without probes, and a slice no
     # experiment varies (the headline settings hold one G each)
-    loaded = {"evaluations": pd.read_parquet(summary / "evaluations.parquet"), "datasets": json.loads((summary / "datasets.json").read_text())["datasets"]}
+    loaded = load_summary(summary)
     empty = {f"em_by_{column}" for column in SLICES if not _slice_panels(loaded, column)}
     empty |= set() if probed else {"ablations", "probes", "attention_roles"}
     assert ("em_by_n_globals" in empty) == (snapshot != "laptop")  # only the laptop study varies G

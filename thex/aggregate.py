@@ -549,16 +549,17 @@ def split_label(label: str) -> tuple[str, str]:
     return arch, label[len(arch) :]
 
 
+def label_order(label: str) -> tuple:
+    """Where a model label comes in tables and legends: by architecture.order_key (gpt2,
+    hyena, THEX by block, other mixer lists), the majority last; variants (gpt2/pos-none,
+    gpt2 d64) after their architecture."""
+    arch, variant = split_label(label)
+    return (arch == MAJORITY, order_key(arch), variant)
+
+
 def _arch_order(labels: Iterable[str]) -> list[str]:
-    """Model labels in the order of architecture.order_key (gpt2, hyena, THEX by block,
-    other mixer lists), the majority last; variants (gpt2/pos-none, gpt2 d64) after their
-    architecture."""
-
-    def key(label: str):
-        arch, variant = split_label(label)
-        return (arch == MAJORITY, order_key(arch), variant)
-
-    return sorted(set(labels), key=key)
+    """The distinct model labels in `label_order`."""
+    return sorted(set(labels), key=label_order)
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import copy
 import re
+from itertools import product
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator, Literal, Mapping, NamedTuple
 
-from thex.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, SOME_DISTINCT, Checked, ConfigError, Overrides, Schema, at_least, from_dict
+from thex.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, SOME_DISTINCT, Checked, ConfigError, Overrides, Schema, at_least, from_dict, to_dict
 from thex.datasets import DatasetConfig
 from thex.models import parse_architecture
 from thex.models.architecture import FAMILIES, MIXER_PATTERN, NAME_PATTERN, THEX_PATTERN, architecture_name, family
@@ -101,6 +102,12 @@ class DatasetReference(Checked):
     """A condition that reuses another condition's dataset: `{dataset: experiment/condition}`."""
 
     dataset: Annotated[str, Schema({"pattern": "^[^/]+/[^/]+$"})]
+
+    @property
+    def source(self) -> tuple[str, str]:
+        """(experiment, condition) of the dataset it names."""
+        experiment, _, condition = self.dataset.partition("/")
+        return experiment, condition
 
 
 @dataclass(frozen=True)
@@ -209,7 +216,7 @@ class WorkflowConfig(Checked):
                 if not isinstance(reference, DatasetReference):
                     continue
                 where = f"experiments.{name}.conditions.{condition}.dataset"
-                source, _, source_condition = reference.dataset.partition("/")
+                source, source_condition = reference.source
                 if source not in self.experiments or source_condition not in self.experiments[source].conditions:
                     raise ConfigError(f"{where}: {reference.dataset!r} is not an experiment/condition of this config")
                 if isinstance(self.experiments[source].conditions[source_condition], DatasetReference):
@@ -241,7 +248,7 @@ class WorkflowConfig(Checked):
         exp, sweep = self.experiments[name], self.sweep_of(name)
         try:
             n_layer = self.run_config(name).model_config(data_max_len=1, where=f"experiments.{name}.model").n_layer
-        except ConfigError as err:
+        except ConfigError:
             if top_level is not None and not exp.model and not exp.training:
                 raise top_level from None  # the top level's own error, named there: the experiment adds nothing
             raise
@@ -251,12 +258,10 @@ class WorkflowConfig(Checked):
                 parse_architecture(arch, n_layer)
             except (ValueError, ConfigError) as err:
                 raise ConfigError(f"experiments.{name}: architecture {arch!r}: {err}") from None
-            for d_model in sweep.d_model or (None,):
-                for pos_emb in sweep.pos_emb or (None,):
-                    for lr in sweep.lr or (None,):
-                        job = ", ".join(f"{k} {v}" for k, v in (("d_model", d_model), ("pos_emb", pos_emb), ("lr", lr)) if v is not None)
-                        where = f"experiments.{name} ({arch}" + (f", sweep {job})" if job else ")")
-                        self.run_config(name, arch, d_model, pos_emb, lr, where=where).model_config(data_max_len=1, where=f"{where}: model")
+            for d_model, pos_emb, lr in product(sweep.d_model or (None,), sweep.pos_emb or (None,), sweep.lr or (None,)):
+                job = ", ".join(f"{k} {v}" for k, v in (("d_model", d_model), ("pos_emb", pos_emb), ("lr", lr)) if v is not None)
+                where = f"experiments.{name} ({arch}" + (f", sweep {job})" if job else ")")
+                self.run_config(name, arch, d_model, pos_emb, lr, where=where).model_config(data_max_len=1, where=f"{where}: model")
         for condition in exp.conditions:
             self.dataset_config(name, condition)
 
@@ -272,10 +277,7 @@ class WorkflowConfig(Checked):
         """(experiment, condition) whose data directory this condition uses (references are
         checked on construction: _check_dataset_references)."""
         reference = self.experiments[experiment].conditions[condition]
-        if not isinstance(reference, DatasetReference):
-            return experiment, condition
-        source, _, source_condition = reference.dataset.partition("/")
-        return source, source_condition
+        return reference.source if isinstance(reference, DatasetReference) else (experiment, condition)
 
     def dataset_config(self, experiment: str, condition: str) -> DatasetConfig:
         source = self.dataset_source(experiment, condition)
@@ -284,8 +286,6 @@ class WorkflowConfig(Checked):
         return DatasetConfig.from_dict(merged, where=f"experiments.{source[0]}.conditions.{source[1]}")
 
     def dataset_dict(self, experiment: str, condition: str) -> dict[str, Any]:
-        from thex.config import to_dict
-
         return to_dict(self.dataset_config(experiment, condition))
 
     def sweep_of(self, experiment: str) -> Sweep:

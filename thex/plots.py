@@ -44,11 +44,13 @@ from thex.aggregate import (  # noqa: E402
     orderings_table,
     probe_table,
     SLICES,
+    label_order,
     run_progress,
     split_label,
     tuning_table,
 )
 from thex.languages import listops, program  # noqa: E402
+from thex.languages.generate import NEEDS_GLOBALS  # noqa: E402
 from thex.languages.roles import ROLES  # noqa: E402
 from thex.experiments import Headline  # noqa: E402
 from thex.io import atomic_path  # noqa: E402
@@ -110,11 +112,8 @@ def _figure_legend(fig: plt.Figure, axes, ncol: int, models: bool = True, **kwar
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(label, handle)
-    if models:  # by architecture, then as first drawn ("gpt2 answer" before "gpt2 all tokens")
-        archs = _arch_order(split_label(label)[0] for label in entries)
-        drawn = list(entries)
-        order = sorted(drawn, key=lambda label: (archs.index(split_label(label)[0]), drawn.index(label)))
-        entries = {label: entries[label] for label in order}
+    if models:  # by architecture, then as first drawn ("gpt2 answer" before "gpt2 all tokens"): a stable sort
+        entries = dict(sorted(entries.items(), key=lambda entry: label_order(split_label(entry[0])[0])))
     if "majority baseline" in entries:
         entries["majority baseline"] = entries.pop("majority baseline")
     fig.legend(list(entries.values()), list(entries), loc="upper center", ncol=min(ncol, len(entries)), frameon=False, **kwargs)
@@ -199,9 +198,9 @@ def fig_em_by_architecture(summary: dict[str, Any]) -> plt.Figure:
 _OPERATOR_ORDER = {op: i for i, op in enumerate(program.OPERATORS + listops.OPERATORS)}
 
 
-# Program knobs that another knob's value constrains (ProgramConfig.check: p_global and
-# recall_fraction > 0 need globals), so conditions varying the first may vary them too.
-_TIED_KNOBS = {"n_globals": ("p_global", "recall_fraction")}
+# Program knobs that another knob's value constrains, so conditions varying the first may
+# vary them too (ProgramConfig.check: drawing globals needs some).
+_TIED_KNOBS = {"n_globals": NEEDS_GLOBALS}
 _KNOB_OF_COLUMN = {"language": "languages"}  # a slice column's dataset knob, where it is named otherwise
 
 
@@ -224,7 +223,7 @@ def _vary_only(datasets: dict[str, Any], experiment: str, conditions: list[str],
 
 
 def _slice_panels(summary: dict[str, Any], column: str) -> list[tuple[str, str | None, pd.DataFrame]]:
-    """(title, condition or None, samples) of every panel drawing exact match against
+    """(experiment, condition or None, samples) of every panel drawing exact match against
     `column`: one per (experiment, condition) whose test items take several values of it
     (statements, operators, languages within one test set), and one per experiment whose
     conditions each hold one value of it, all different, and differ in nothing else
@@ -238,7 +237,7 @@ def _slice_panels(summary: dict[str, Any], column: str) -> list[tuple[str, str |
     for experiment, part in frame.groupby("experiment", sort=True):
         values = part.groupby("condition")[column].nunique()
         if (values > 1).any():
-            panels += [(f"{experiment} / {c}", c, part[part.condition == c]) for c in values.index if values[c] > 1]
+            panels += [(experiment, c, part[part.condition == c]) for c in values.index if values[c] > 1]
         elif (len(values) > 1 and part.groupby("condition")[column].first().is_unique
               and _vary_only(summary["datasets"], experiment, list(values.index), column)):  # fmt: skip
             panels.append((experiment, None, part))
@@ -273,7 +272,7 @@ def fig_by_slice(summary: dict[str, Any], column: str) -> plt.Figure:
     if not panels:
         _missing(axes[0], f"no experiment in these results varies {column}")
         return fig
-    for ax, (title, condition, frame) in zip(axes, panels):
+    for ax, (experiment, condition, frame) in zip(axes, panels):
         if pd.api.types.is_numeric_dtype(frame[column]):
             _line_by_arch(ax, frame, column, SLICES[column])
             values = frame[column].unique()
@@ -281,7 +280,7 @@ def fig_by_slice(summary: dict[str, Any], column: str) -> plt.Figure:
                 ax.set_xscale("log")
             else:
                 ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-            span = _training_range(summary, title.split(" / ")[0], condition) if column == "n_statements" and condition else None
+            span = _training_range(summary, experiment, condition) if column == "n_statements" and condition else None
             if span is not None:
                 ax.axvspan(span[0] - 0.5, span[1] + 0.5, color="0.85", zorder=0, label="training range")
         else:
@@ -289,7 +288,7 @@ def fig_by_slice(summary: dict[str, Any], column: str) -> plt.Figure:
             groups = sorted(stats[column].unique(), key=lambda v: (_OPERATOR_ORDER.get(v, len(_OPERATOR_ORDER)), v))
             _grouped_bars(ax, stats, column, groups, groups)
             ax.set_xlabel(SLICES[column])
-        ax.set_title(title, fontsize=10)
+        ax.set_title(experiment if condition is None else f"{experiment} / {condition}", fontsize=10)
     _figure_legend(fig, axes, ncol=8, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.9 if len(panels) <= 4 else 0.94))
     return fig
@@ -552,7 +551,7 @@ def fig_attention_roles(summary: dict[str, Any]) -> plt.Figure:
         return fig
     for ax, frame in panels:
         shares = frame.pivot_table(index=["label", "block"], columns="role", values="weight", aggfunc="mean").reindex(columns=list(ROLES))
-        order = sorted(shares.index, key=lambda k: (_arch_order(frame["label"]).index(k[0]), k[1]))
+        order = sorted(shares.index, key=lambda k: (label_order(k[0]), k[1]))
         shares = shares.reindex(order).fillna(0.0)
         even = frame.groupby("role").uniform_weight.mean().reindex(list(ROLES))
         if even.notna().any():  # the bar of a head attending evenly over the same positions

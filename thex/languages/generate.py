@@ -26,6 +26,8 @@ from thex.languages.syntax import KEYWORDS, global_name
 LANGUAGES = ("lola", "meme")
 # Knobs that fix the world of globals or the semantics: one value for all splits of a dataset.
 WORLD_KNOBS = ("n_globals", "modulus", "latent_types", "type_moduli", "world_seed")
+# Knobs that draw globals, so that any value above 0 needs n_globals > 0.
+NEEDS_GLOBALS = ("p_global", "recall_fraction")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -64,7 +66,7 @@ class ProgramConfig(Checked):
             raise ConfigError(f"languages: the weights must have a positive sum, got {self.languages}")
         if self.p_variable + self.p_global > 1.0:
             raise ConfigError(f"p_global: p_variable + p_global must be <= 1, got {self.p_variable + self.p_global}")
-        if self.n_globals == 0 and (self.p_global > 0 or self.recall_fraction > 0):
+        if self.n_globals == 0 and any(getattr(self, knob) > 0 for knob in NEEDS_GLOBALS):
             raise ConfigError("n_globals: p_global and recall_fraction need n_globals > 0")
         if DIVIDING & set(self.operators) and self.literals[1] < 1:
             raise ConfigError("literals: div/mod need a literal range that includes a non-zero value")
@@ -483,6 +485,7 @@ class ProgramGenerator:
             )
 
         return row
+
 
 class _Layout(NamedTuple):
     """A program before its statements: drawn first, in this order."""
