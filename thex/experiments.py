@@ -52,6 +52,9 @@ Seeds = Annotated[tuple[Seed, ...], SOME_DISTINCT]
 Named = Schema({"propertyNames": {"pattern": NAME_RE.pattern}, "minProperties": 1})
 DatasetOverrides = Annotated[Mapping[str, Any], Overrides(DatasetConfig)]
 PosEmb = Literal["auto", "learned", "none"]
+# A claim of the paper's ordering, in family names ("thex" is a headline's THEX variant)
+Claim = Literal["thex > hyena", "hyena > gpt2", "thex > gpt2"]
+LrGrid = Annotated[tuple[Annotated[float, POSITIVE], ...], SOME_DISTINCT]
 # The run directory below the condition: what scale_name and lr_name write.
 SCALE_RE = re.compile(r"d(?P<d_model>[0-9]+)-pos_(?P<pos_emb>auto|learned|none)")
 
@@ -66,10 +69,18 @@ class Sweep(Checked):
     pos_emb: Annotated[tuple[PosEmb, ...], SOME_DISTINCT] | None = None
     # learning rates, tuned: per cell, the rate with the best validation exact match (mean
     # over tune_seeds) is selected, and only its runs are evaluated on the test splits
-    lr: Annotated[tuple[Annotated[float, POSITIVE], ...], SOME_DISTINCT] | None = None
+    lr: LrGrid | None = None
+    # a grid per architecture (a name, or a family: gpt2, hyena, thex), in place of `lr`
+    # for that architecture: optima differ by architecture (docs/calibration.md), so a grid
+    # can stay narrow around each one; the name wins over its family
+    lr_by_arch: Mapping[str, LrGrid] | None = None
     # the seeds that train every rate of the grid (default: the reported seeds); seeds not
     # among them train the selected rate only
     tune_seeds: Seeds | None = None
+    # a committed summary whose tuning runs (same cell, rate and seed, the same token
+    # budget) count as this config's instead of being trained again: their final validation
+    # exact match is read from its curves.parquet (thex/tuning.py, prior_scores)
+    prior_tuning: str | None = None
 
     def over(self, base: "Sweep") -> "Sweep":
         """This sweep's keys, and `base`'s where this one leaves them out."""
@@ -124,6 +135,11 @@ class Headline(Checked):
     # THEX variants (trained in the experiment) among which one is chosen on validation
     # exact match; the claims are then tested for it too (thex.aggregate.chosen_placement)
     placements: tuple[Annotated[str, Schema({"pattern": f"^{THEX_PATTERN}$"})], ...] = ()
+    # what `thex` stands for in the tables (the paper's relative depth, by default)
+    thex_role: str = "paper depth"
+    # the claims of the primary (pre-registered) family, tested against 0 with Holm over
+    # exactly these on every setting; the table's other claims are secondary (raw p-values)
+    primary: Annotated[tuple[Claim, ...], Schema({"uniqueItems": True})] = ()
 
 
 @dataclass(frozen=True)
@@ -258,7 +274,7 @@ class WorkflowConfig(Checked):
                 parse_architecture(arch, n_layer)
             except (ValueError, ConfigError) as err:
                 raise ConfigError(f"experiments.{name}: architecture {arch!r}: {err}") from None
-            for d_model, pos_emb, lr in product(sweep.d_model or (None,), sweep.pos_emb or (None,), sweep.lr or (None,)):
+            for d_model, pos_emb, lr in product(sweep.d_model or (None,), sweep.pos_emb or (None,), self.swept_lrs(name, arch) or (None,)):
                 job = ", ".join(f"{k} {v}" for k, v in (("d_model", d_model), ("pos_emb", pos_emb), ("lr", lr)) if v is not None)
                 where = f"experiments.{name} ({arch}" + (f", sweep {job})" if job else ")")
                 self.run_config(name, arch, d_model, pos_emb, lr, where=where).model_config(data_max_len=1, where=f"{where}: model")
@@ -301,15 +317,26 @@ class WorkflowConfig(Checked):
         model = deep_merge(self.model, exp.model)
         where = where or f"experiments.{experiment}" + (f" ({arch})" if arch else "")
         sweep = self.sweep_of(experiment)
+        by_arch = sweep.lr_by_arch or {}
+        lr_key = next((f"lr_by_arch.{k}" for k in (arch, arch and family(arch)) if k in by_arch), "lr")
+        swept = {"d_model": sweep.d_model, "pos_emb": sweep.pos_emb, "lr": self.swept_lrs(experiment, arch) if arch else sweep.lr}
+        names = {"d_model": "d_model", "pos_emb": "pos_emb", "lr": lr_key}
         for section, key, value in (("model", "d_model", d_model), ("model", "pos_emb", pos_emb), ("training", "lr", lr)):
             if value is None:
                 continue
-            if getattr(sweep, key) is None:
+            if swept[key] is None:
                 raise ConfigError(f"{where}: sweep.{key} is not set, so a job cannot set {section}.{key}")
-            if value not in getattr(sweep, key):
-                raise ConfigError(f"{where}: {key} {value!r} is not in sweep.{key} {list(getattr(sweep, key))}")
+            if value not in swept[key]:
+                raise ConfigError(f"{where}: {key} {value!r} is not in sweep.{names[key]} {list(swept[key])}")
             (model if section == "model" else training)[key] = value
         return from_dict(RunConfig, {"model": model, "training": training}, where=where)
+
+    def swept_lrs(self, experiment: str, arch: str) -> tuple[float, ...] | None:
+        """The learning-rate grid `arch` is tuned on in `experiment` (sweep.lr_by_arch's for
+        its name, else its family, else sweep.lr), unsorted; None when nothing is tuned."""
+        sweep = self.sweep_of(experiment)
+        by_arch = sweep.lr_by_arch or {}
+        return by_arch.get(arch, by_arch.get(family(arch), sweep.lr))
 
     def arch_training(self, arch: str) -> Mapping[str, Any]:
         """training_by_arch's entry for `arch`: its own name, else its family."""
@@ -319,16 +346,22 @@ class WorkflowConfig(Checked):
         """A key the sweep varies is not also fixed elsewhere for the same jobs: one of the
         two would be ignored."""
         sweep, exp = self.sweep_of(experiment), self.experiments[experiment]
+        trained = self.architectures_of(experiment)
+        for key in sweep.lr_by_arch or {}:
+            if key not in set(trained) | {family(a) for a in trained}:
+                raise ConfigError(f"experiments.{experiment}: sweep.lr_by_arch.{key}: no architecture {key!r} is trained (trained: {', '.join(trained)})")
         for section, key in (("model", "d_model"), ("model", "pos_emb"), ("training", "lr")):
-            if getattr(sweep, key) is None:
+            if getattr(sweep, key) is None and not (key == "lr" and sweep.lr_by_arch):
                 continue
             fixed = [f"experiments.{experiment}.{section}.{key}"] if key in getattr(exp, section) else []
             if section == "training":
-                fixed += [f"training_by_arch.{a}.lr" for a in self.training_by_arch if "lr" in self.training_by_arch[a]]
+                tuned = {n for a in trained if self.swept_lrs(experiment, a) for n in (a, family(a))}
+                fixed += [f"training_by_arch.{a}.lr" for a in self.training_by_arch if "lr" in self.training_by_arch[a] and a in tuned]
             if fixed:
                 raise ConfigError(f"{fixed[0]}: sweep.{key} varies it for experiment {experiment!r}; set it in one place")
-        if sweep.tune_seeds is not None and not sweep.lr:
-            raise ConfigError(f"experiments.{experiment}: sweep.tune_seeds is set but there is no sweep.lr grid to tune")
+        for key in ("tune_seeds", "prior_tuning"):
+            if getattr(sweep, key) is not None and not sweep.lr and not sweep.lr_by_arch:
+                raise ConfigError(f"experiments.{experiment}: sweep.{key} is set but there is no sweep.lr grid to tune")
 
     # -- the job list -----------------------------------------------------------------
 
@@ -352,7 +385,7 @@ class WorkflowConfig(Checked):
 
     def lr_grid(self, cell: Cell) -> tuple[float, ...]:
         """The learning rates a cell trains: the sweep's grid, else its one configured rate."""
-        grid = self.sweep_of(cell.experiment).lr
+        grid = self.swept_lrs(cell.experiment, cell.arch)
         return tuple(sorted(grid)) if grid else (self.run_config(cell.experiment, cell.arch).training.lr,)
 
     def tune_seeds(self, experiment: str) -> tuple[int, ...]:
@@ -366,7 +399,7 @@ class WorkflowConfig(Checked):
             cell.arch,
             cell.d_model if sweep.d_model else None,
             cell.pos_emb if sweep.pos_emb else None,
-            lr if sweep.lr else None,
+            lr if self.swept_lrs(cell.experiment, cell.arch) else None,
         )
 
     def cell_of(self, experiment: str, condition: str, arch: str, scale: str) -> Cell:

@@ -14,6 +14,7 @@ from thex.config import ConfigError, to_dict
 from thex.experiments import Cell, WorkflowConfig, lr_name, scale_name
 from thex.models.architecture import ARCH_NAME
 from thex.plots import FIGURES
+from thex.tuning import prior_scores
 
 # The config classes check first (their messages name the key and suggest a spelling),
 # then the JSON schema derived from them (python -m thex schema), which tools can read.
@@ -134,12 +135,30 @@ def wildcard_cell(w):
     return WORKFLOW_CONFIG.cell_of(w.experiment, w.condition, w.arch, w.scale)
 
 
+def prior_tuning(cell):
+    """{(lr, seed): score} of the cell's tuning runs that an earlier study's committed
+    summary holds (sweep.prior_tuning): counted, not trained again."""
+    summary = WORKFLOW_CONFIG.sweep_of(cell.experiment).prior_tuning
+    if not summary:
+        return {}
+    return prior_scores(
+        summary,
+        cell._asdict(),
+        WORKFLOW_CONFIG.lr_grid(cell),
+        WORKFLOW_CONFIG.tune_seeds(cell.experiment),
+        WORKFLOW_CONFIG.run_config(cell.experiment, cell.arch).training.tokens,
+    )
+
+
 def tuning_runs(cell):
-    """Every run that competes for the cell's learning rate: each rate x tuning seed."""
+    """Every run this config trains to compete for the cell's learning rate: each rate x
+    tuning seed, but those an earlier study's summary already holds (prior_tuning)."""
+    prior = prior_tuning(cell)
     return [
         run_dir(cell, lr, seed)
         for lr in WORKFLOW_CONFIG.lr_grid(cell)
         for seed in WORKFLOW_CONFIG.tune_seeds(cell.experiment)
+        if (lr, seed) not in prior
     ]
 
 

@@ -51,6 +51,11 @@ checkpoint select_lr:
         summaries=lambda w: [
             f"{run}/train_summary.json" for run in tuning_runs(wildcard_cell(w))
         ],
+        prior=lambda w: (
+            [f"{WORKFLOW_CONFIG.sweep_of(w.experiment).prior_tuning}/curves.parquet"]
+            if prior_tuning(wildcard_cell(w))
+            else []
+        ),
         code=stage_code("select_lr"),
     output:
         f"{CELL}/selected_lr.json",
@@ -61,5 +66,9 @@ checkpoint select_lr:
     params:
         thex=THEX_COMMAND,
         runs=lambda w, input: [parent(path) for path in input.metrics],
+        prior=lambda w: " ".join(
+            f"{lr!r}:{seed}:{score!r}"
+            for (lr, seed), score in sorted(prior_tuning(wildcard_cell(w)).items())
+        ),
     shell:
-        "{params.thex} select-lr --runs {params.runs} --out {output} > {log} 2>&1"
+        "{params.thex} select-lr --runs {params.runs} --prior {params.prior} --out {output} > {log} 2>&1"
