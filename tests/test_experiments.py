@@ -353,3 +353,23 @@ def test_a_mapping_of_one_of_two_forms_gets_that_forms_error_only():
     # a mapping that fits neither form names both
     with pytest.raises(ConfigError, match="fits none of its 2 forms"):
         WorkflowConfig.from_dict(_minimal(experiments={"e": {"conditions": {"c": {"dataset": "a/b", "seed": 1}}}}))
+
+
+def test_a_grid_per_architecture_replaces_the_sweeps_for_that_architecture():
+    config = {
+        "architectures": ["gpt2", "hyena", "thex-1"],
+        "model": {"n_layer": 2, "d_model": 16, "n_head": 2},
+        "sweep": {"lr": [1.0e-3, 1.0e-2], "lr_by_arch": {"hyena": [1.0e-2, 3.2e-2, 1.0e-1], "thex": [3.2e-3]}},
+        "experiments": {"e": {"data": {"programs": {}, "splits": {"train": {"n": 10}, "valid": {"n": 4}}}}},
+    }
+    cfg = WorkflowConfig.from_dict(config)
+    grids = {cell.arch: cfg.lr_grid(cell) for cell in cfg.cells()}
+    assert grids == {"gpt2": (1e-3, 1e-2), "hyena": (1e-2, 3.2e-2, 1e-1), "thex-1": (3.2e-3,)}  # the family's grid for THEX
+    hyena = next(c for c in cfg.cells() if c.arch == "hyena")
+    assert cfg.cell_run_config(hyena, 1e-1).training.lr == 1e-1
+    with pytest.raises(ConfigError, match=r"lr 0.001 is not in sweep.lr_by_arch.hyena \[0.01, 0.032, 0.1\]"):
+        cfg.cell_run_config(hyena, 1e-3)
+    with pytest.raises(ConfigError, match=r"sweep.lr_by_arch.mamba: no architecture 'mamba' is trained"):
+        WorkflowConfig.from_dict({**config, "sweep": {"lr_by_arch": {"mamba": [1.0e-3]}}})
+    with pytest.raises(ConfigError, match=r"training_by_arch.hyena.lr: sweep.lr varies it"):
+        WorkflowConfig.from_dict({**config, "training_by_arch": {"hyena": {"lr": 1.0e-3}}})

@@ -90,3 +90,39 @@ def test_select_lr_command_writes_the_choice(tmp_path):
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text())["selected_lr"] == 0.01 and "selected lr 0.01" in done.stdout
+
+
+def _prior_summary(root, rows):
+    """A committed summary's curves.parquet: (arch, lr, seed, final valid em, tokens)."""
+    root.mkdir(parents=True, exist_ok=True)
+    frame = {"experiment": [], "condition": [], "arch": [], "d_model": [], "pos_emb": [], "lr": [], "seed": [], "tokens": [],
+             "valid_exact_match": []}  # fmt: skip
+    for arch, lr, seed, score, tokens in rows:
+        for step_tokens, value in ((tokens // 2, 0.9), (tokens, score)):  # the last validation counts
+            for key, v in zip(frame, ("globals", "with", arch, 32, "auto", lr, seed, step_tokens, value)):
+                frame[key].append(v)
+    pq.write_table(pa.table(frame), root / "curves.parquet")
+    return root
+
+
+def test_an_earlier_studys_tuning_runs_count_as_tuning_seeds(tmp_path):
+    from thex.tuning import prior_scores
+
+    summary = _prior_summary(tmp_path / "earlier", [("gpt2", 0.001, 100, 0.70, 8000), ("gpt2", 0.0032, 100, 0.50, 8000),
+                                                    ("gpt2", 0.01, 100, 0.10, 8000), ("hyena", 0.001, 100, 0.99, 8000)])  # fmt: skip
+    cell = {"experiment": "globals", "condition": "with", "arch": "gpt2", "d_model": 32, "pos_emb": "auto"}
+    prior = prior_scores(str(summary), cell, [0.001, 0.0032, 0.1], [100, 101], 8000)
+    assert prior == {(0.001, 100): 0.70, (0.0032, 100): 0.50}  # another cell's, rate's or seed's do not count
+    # Seed 101 trains every rate; 0.1 was not in the earlier grid, so seed 100 trains it too.
+    runs = [_run(tmp_path / "new", 0.001, 101, [0.40], 0.5), _run(tmp_path / "new", 0.0032, 101, [0.66], 0.5),
+            _run(tmp_path / "new", 0.1, 100, [0.2], 0.5), _run(tmp_path / "new", 0.1, 101, [0.2], 0.5)]  # fmt: skip
+    choice = select_lr(runs, prior)
+    # Means 0.55, 0.58, 0.2: the new seed alone would pick 0.0032 too; the old alone 0.001.
+    assert choice["valid_exact_match"] == {"0.001": pytest.approx(0.55), "0.0032": pytest.approx(0.58), "0.1": pytest.approx(0.2)}
+    assert choice["selected_lr"] == 0.0032 and choice["n_seeds"] == 2 and choice["n_prior_runs"] == 2
+    with pytest.raises(DatasetError, match="different numbers of seeds"):
+        select_lr(runs[:2], prior | {(0.1, 100): 0.3})
+    with pytest.raises(DatasetError, match="trained 8,000 tokens, this config 16,000: not the same protocol"):
+        prior_scores(str(summary), cell, [0.001], [100], 16000)
+    with pytest.raises(DatasetError, match="curves.parquet: missing"):
+        prior_scores(str(tmp_path / "nowhere"), cell, [0.001], [100], 8000)

@@ -41,8 +41,8 @@ import thex
 from thex.datasets import DatasetError, read_metadata
 from thex.experiments import Headline, parse_run_path
 from thex.io import atomic_path, write_json, write_text
-from thex.models.architecture import FAMILIES, order_key
-from thex.stats import LEVEL, em_interval, holm, outcome_matrix, paired_difference, seed_interval, within_model_difference
+from thex.models.architecture import FAMILIES, family, order_key
+from thex.stats import LEVEL, em_interval, em_level_p_value, holm, outcome_matrix, paired_difference, seed_interval, within_model_difference
 
 CELL = ["experiment", "condition", "arch", "d_model", "pos_emb"]
 IDENTITY = [*CELL, "lr", "seed"]
@@ -389,10 +389,13 @@ def slice_table(evaluations: pd.DataFrame, column: str) -> pd.DataFrame:
     return em_stats(frame, ROW + [column])
 
 
-def _verdicts(frame: pd.DataFrame, better: str = "better", worse: str = "worse") -> pd.DataFrame:
-    """Adds p_holm (Holm over every row of `frame`) and the raw and adjusted verdicts on
-    "<better> > <worse>": supported / contradicted at p < 0.05, undecided otherwise."""
-    frame = frame.assign(p_holm=holm(frame["p_value"]) if len(frame) else [])
+def _verdicts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Adds p_holm (Holm over the rows of each `family`) and the raw and adjusted verdicts
+    on the row's claim: supported / contradicted at p < 0.05, undecided otherwise."""
+    p_holm = pd.Series(np.nan, index=frame.index)
+    for _, rows in frame.groupby("family", sort=False):
+        p_holm[rows.index] = holm(rows["p_value"])
+    frame = frame.assign(p_holm=p_holm)
 
     def verdict(p: pd.Series) -> np.ndarray:
         significant = p < 1 - LEVEL
@@ -408,7 +411,9 @@ def _verdicts(frame: pd.DataFrame, better: str = "better", worse: str = "worse")
 def comparisons_table(evaluations: pd.DataFrame) -> pd.DataFrame:
     """Every pair of models (and each against the majority answer) per (experiment,
     condition, split, width): the exact-match difference a - b on the same test items with
-    its 95% CI and p-value, Holm-adjusted over the whole table; `verdict` reads "a > b"."""
+    its raw 95% CI and p-value. Descriptive: no claim is singled out, so no family is
+    adjusted (over its hundreds of rows, Holm could decide nothing); the orderings table
+    holds the tested claims."""
     rows = []
     for (experiment, condition, split, d_model), group in evaluations.groupby(["experiment", "condition", "split", "d_model"], sort=True):
         items = pd.Index(sorted(group["id"].unique()))
@@ -423,7 +428,7 @@ def comparisons_table(evaluations: pd.DataFrame) -> pd.DataFrame:
                          **result._asdict(), "excludes_zero": bool(result.ci_low > 0 or result.ci_high < 0)})  # fmt: skip
     columns = ["experiment", "condition", "split", "d_model", "model_a", "model_b", "n_seeds_a", "n_seeds_b", "n_items",
                "em_a", "em_b", "difference", "ci_low", "ci_high", "p_value", "excludes_zero"]  # fmt: skip
-    return _verdicts(pd.DataFrame(rows, columns=columns))
+    return pd.DataFrame(rows, columns=columns)
 
 
 def learning_curve_table(curves: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
@@ -450,17 +455,28 @@ def tuning_table(selection: pd.DataFrame, progress: pd.DataFrame) -> pd.DataFram
     return table.sort_values([*CELL, "lr"], kind="stable").reset_index(drop=True)
 
 
-def takeoff_table(progress: pd.DataFrame) -> pd.DataFrame:
+def takeoff_table(progress: pd.DataFrame, evaluations: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per cell, over its runs at the selected rate (reported seeds, and tuning seeds at that
-    rate): how many left the majority baseline (thex.aggregate.TAKEOFF_MARGIN)."""
+    rate): how many left the majority baseline (thex.aggregate.TAKEOFF_MARGIN); and over its
+    reported seeds, the take-off rate and the test exact match of those that took off (the
+    mean of their per-seed exact match over every test item, a t interval over them)."""
     rows = []
     reported_lr = progress[progress.reported].drop_duplicates(CELL)[[*CELL, "lr"]]
     runs = progress.merge(reported_lr, on=[*CELL, "lr"])
+    seed_em = evaluations.groupby([*CELL, "seed"], sort=True)["exact_match"].mean() if evaluations is not None else pd.Series(dtype=float)
     for key, part in runs.groupby([*CELL, "lr"], sort=True):
+        reported = part[part.reported]
+        flying = [seed_em[(*key[:-1], seed)] for seed in reported.loc[reported.took_off, "seed"] if (*key[:-1], seed) in seed_em]
+        mean, low, high = seed_interval(np.array(flying)) if flying else (math.nan,) * 3
         rows.append({**dict(zip([*CELL, "lr"], key)), "runs": len(part), "took_off": int(part["took_off"].sum()),
                      "takeoff_rate": float(part["took_off"].mean()), "valid_baseline": float(part["valid_baseline"].iloc[0]),
+                     "reported_runs": len(reported), "reported_took_off": int(reported["took_off"].sum()),
+                     "reported_takeoff_rate": float(reported["took_off"].mean()) if len(reported) else math.nan,
+                     "em_given_takeoff": mean, "em_given_takeoff_ci_low": low, "em_given_takeoff_ci_high": high,
                      "final_valid_em_by_seed": " ".join(f"{s}:{v:.3f}" for s, v in zip(part["seed"], part["final_valid_em"]))})  # fmt: skip
-    return pd.DataFrame(rows, columns=[*CELL, "lr", "runs", "took_off", "takeoff_rate", "valid_baseline", "final_valid_em_by_seed"])
+    return pd.DataFrame(rows, columns=[*CELL, "lr", "runs", "took_off", "takeoff_rate", "valid_baseline", "reported_runs",
+                                       "reported_took_off", "reported_takeoff_rate", "em_given_takeoff", "em_given_takeoff_ci_low",
+                                       "em_given_takeoff_ci_high", "final_valid_em_by_seed"])  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -584,10 +600,10 @@ def _thex_roles(spec: Headline, chosen: str | None) -> list[tuple[str, str]]:
     """(THEX variant, why it stands for THEX): the config's (the paper's relative depth) and
     the placement chosen on validation, once if they are the same."""
     if chosen is None:
-        return [(spec.thex, "paper depth")]
+        return [(spec.thex, spec.thex_role)]
     if chosen == spec.thex:
-        return [(spec.thex, "paper depth, also chosen on validation")]
-    return [(spec.thex, "paper depth"), (chosen, "chosen on validation")]
+        return [(spec.thex, f"{spec.thex_role}, also chosen on validation")]
+    return [(spec.thex, spec.thex_role), (chosen, "chosen on validation")]
 
 
 def _headline_evaluations(evaluations: pd.DataFrame, spec: Headline) -> pd.DataFrame:
@@ -598,32 +614,62 @@ def _headline_evaluations(evaluations: pd.DataFrame, spec: Headline) -> pd.DataF
     return selected
 
 
+def _significance(p_holm: pd.Series, below: pd.Series, words: tuple[str, str, str]) -> np.ndarray:
+    """words[0] where p_holm < 0.05 and the estimate is below the reference, words[1] where
+    above, words[2] otherwise (and '-' where there is no reference, p_holm NaN)."""
+    significant = p_holm < 1 - LEVEL
+    return np.where(p_holm.isna(), "-", np.where(significant & below, words[0], np.where(significant, words[1], words[2])))
+
+
 def headline_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline], selection: pd.DataFrame) -> pd.DataFrame:
     """Our exact match for GPT-2, Hyena, the named THEX and the placement chosen on
     validation, at each width, beside the author-reported numbers (over all evaluation
-    splits of the condition, or the one named)."""
+    splits of the condition, or the one named), and tested against them: level_p_holm is
+    Holm over every row with a reported number (one family), level_verdict from it."""
     rows = []
     for setting, spec in headline.items():
         selected = _headline_evaluations(evaluations, spec)
         stats = em_stats(selected, ["d_model", "arch"]).set_index(["d_model", "arch"])
+        pooled = _pooled_item_ids(selected)
         for d_model in sorted(selected["d_model"].unique()):
             roles = [(GPT2, GPT2), (HYENA, HYENA)] + [(arch, f"thex ({which})") for arch, which in _thex_roles(spec, chosen_placement(selection, spec, d_model))]
             for arch, role in roles:
                 ours = stats.loc[(d_model, arch)] if (d_model, arch) in stats.index else pd.Series(dtype=float)
+                reported = spec.reported.get(role.split()[0], math.nan)
+                runs = pooled[(pooled.d_model == d_model) & (pooled.arch == arch)]
+                level_p = em_level_p_value(outcome_matrix(runs), reported) if len(runs) and not math.isnan(reported) else math.nan
                 rows.append({"setting": setting, "d_model": d_model, "arch": arch, "role": role,
                              **{column: ours.get(column, math.nan) for column in STAT_COLUMNS},
-                             "author_reported_em": spec.reported.get(role.split()[0], math.nan),
+                             "author_reported_em": reported, "level_p": level_p,
                              "source": f"{spec.experiment}/{spec.condition}" + (f" ({spec.split})" if spec.split else "")})  # fmt: skip
-    return pd.DataFrame(rows, columns=["setting", "d_model", "arch", "role", *STAT_COLUMNS, "author_reported_em", "source"])
+    table = pd.DataFrame(rows, columns=["setting", "d_model", "arch", "role", *STAT_COLUMNS, "author_reported_em", "level_p", "source"])
+    table.insert(table.columns.get_loc("level_p") + 1, "level_p_holm", holm(table["level_p"]) if len(table) else [])
+    verdicts = _significance(table["level_p_holm"], table["em_mean"] < table["author_reported_em"],
+                             ("below the paper's", "above the paper's", "consistent with the paper's"))  # fmt: skip
+    table.insert(table.columns.get_loc("level_p_holm") + 1, "level_verdict", verdicts)
+    return table
+
+
+def _family_claim(better: str, worse: str) -> str:
+    """A claim in family names, as `headline.primary` writes it: thex-1 > hyena -> thex > hyena."""
+    return f"{family(better)} > {family(worse)}"
 
 
 def orderings_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline], selection: pd.DataFrame,
                     progress: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
     """The paper's orderings (THEX > Hyena > GPT-2) tested on each headline setting at each
-    width: the paired difference, its p-value raw and Holm-adjusted over every claim of the
-    table, and the verdict (supported / contradicted / undecided) from each. THEX is the
-    config's variant (the paper's relative depth) and, where `placements` are given, the
-    variant chosen on validation. `converged`: both sides' validation curves flattened."""
+    width, three ways:
+
+    - against 0: the paired difference, its p-value raw and Holm-adjusted over the claims of
+      its `family` (`primary`: the claims `headline.primary` names for the config's THEX,
+      pre-registered; `secondary`: every other claim of the table), and the verdict
+      (supported / contradicted / undecided) from each;
+    - against the paper's reported gap (paper_gap, the author-reported difference of the two
+      families): p_gap, Holm over every row that has a gap (p_gap_holm), and gap_verdict;
+    - `converged`: both sides' validation curves flattened.
+
+    THEX is the config's variant (`thex`, described by `thex_role`) and, where `placements`
+    are given, the variant chosen on validation."""
     convergence = _convergence(progress).set_index(CELL)["converged"] if progress is not None else pd.Series(dtype=object)
     rows = []
     for setting, spec in headline.items():
@@ -638,14 +684,26 @@ def orderings_table(evaluations: pd.DataFrame, headline: Mapping[str, Headline],
                 a, b = at_width[at_width.arch == better], at_width[at_width.arch == worse]
                 if a.empty or b.empty:
                     continue
-                result = paired_difference(outcome_matrix(a, items), outcome_matrix(b, items))
+                matrices = outcome_matrix(a, items), outcome_matrix(b, items)
+                result = paired_difference(*matrices)
+                claim = _family_claim(better, worse)
+                primary = claim in spec.primary and (family(better) != "thex" or better == spec.thex)
+                gap = spec.reported.get(family(better), math.nan) - spec.reported.get(family(worse), math.nan)
                 flags = [convergence.get((spec.experiment, spec.condition, arch, d_model, "auto"), "unknown") for arch in (better, worse)]
                 rows.append({"setting": setting, "d_model": d_model, "claim": f"{better} > {worse}", "thex": which,
+                             "family": "primary" if primary else "secondary",
                              "n_seeds": f"{a.seed.nunique()}/{b.seed.nunique()}", **result._asdict(),
+                             "paper_gap": gap, "p_gap": math.nan if math.isnan(gap) else paired_difference(*matrices, null=gap).p_value,
                              "converged": "converged" if all(f == "converged" for f in flags) else
                              "not converged" if "not converged" in flags else "unknown"})  # fmt: skip
-    columns = ["setting", "d_model", "claim", "thex", "n_seeds", "difference", "ci_low", "ci_high", "p_value", "converged"]
-    return _verdicts(pd.DataFrame(rows, columns=columns))
+    columns = ["setting", "d_model", "claim", "thex", "family", "n_seeds", "difference", "ci_low", "ci_high", "p_value",
+               "paper_gap", "p_gap", "converged"]  # fmt: skip
+    table = _verdicts(pd.DataFrame(rows, columns=columns))
+    table.insert(table.columns.get_loc("p_gap") + 1, "p_gap_holm", holm(table["p_gap"]) if len(table) else [])
+    verdicts = _significance(table["p_gap_holm"], table["difference"] < table["paper_gap"],
+                             ("paper's gap excluded: smaller", "paper's gap excluded: larger", "consistent with the paper's gap"))  # fmt: skip
+    table.insert(table.columns.get_loc("p_gap_holm") + 1, "gap_verdict", verdicts)
+    return table
 
 
 def orderings_sentence(orderings: pd.DataFrame) -> str:
@@ -688,17 +746,25 @@ def headline_note(headline: Mapping[str, Headline]) -> str:
         "author_reported_em: exact match reported by the authors of arXiv 2406.02592 for GPT-2, Hyena and THEX"
         + (f" ({', '.join(variants)})" if variants else "")
         + " on their own, unpublished languages and scale. They are shown for orientation, not as ground truth: these runs "
-        "use LoLaMeMe v1 as defined in docs/languages.md, at this config's scale. " + CI_NOTE
+        "use LoLaMeMe v1 as defined in docs/languages.md, at this config's scale. level_p tests 'our exact match is the "
+        "author-reported one' (the interval's variance and degrees of freedom), level_p_holm is Holm over every row with a "
+        "reported number, level_verdict from it. " + CI_NOTE
     )
 COMPARISONS_NOTE = (
-    "difference = em_a - em_b on the same test items, 95% CI and two-sided p-value over items (paired) and seeds (not "
-    "paired across models); p_holm: Holm-adjusted over every row of this table; verdict from p_holm: 'supported' reads "
-    "model_a > model_b. 'majority' is the fixed predictor that always prints the training split's commonest answer."
+    "Descriptive: difference = em_a - em_b on the same test items, raw 95% CI and two-sided p-value over items (paired) "
+    "and seeds (not paired across models), for every pair; no row is a pre-stated claim, so no family is adjusted "
+    "(Holm over hundreds of rows could decide nothing) and no verdict is drawn: the orderings table holds the tested "
+    "claims. excludes_zero: the raw interval excludes 0. 'majority' is the fixed predictor that always prints the "
+    "training split's commonest answer."
 )
 ORDERINGS_NOTE = (
-    "Each claim at each width: paired difference, 95% CI, p-value raw and Holm-adjusted over every claim of this table; "
-    "verdict from p_holm (verdict_raw from p_value). converged: both models' validation curves rose by less than "
-    f"{CONVERGED_RISE} over their last 20% of tokens; 'not converged' means more tokens could change the verdict."
+    "Each claim at each width, tested against 0 and against the paper's gap. Against 0: paired difference, 95% CI, "
+    "p-value raw and Holm-adjusted within its family (primary: the claims the config pre-registers, headline.primary; "
+    "secondary: every other claim of this table); verdict from p_holm (verdict_raw from p_value). Against the paper: "
+    "paper_gap is the author-reported difference of the two families; p_gap tests 'the difference is the paper's gap' "
+    "with the same interval, p_gap_holm is Holm over every row with a gap; gap_verdict from it. converged: both models' "
+    f"validation curves rose by less than {CONVERGED_RISE} over their last 20% of tokens; 'not converged' means more "
+    "tokens could change the verdict."
 )
 TABLE_NOTES: dict[str, tuple[str, str]] = {
     "experiments": ("Exact match by experiment and model (95% CI, majority baseline, selected learning rate)", CI_NOTE +
@@ -724,7 +790,9 @@ TABLE_NOTES: dict[str, tuple[str, str]] = {
                         "seeds); top_head_weight: the head that gives the role most, per seed; uniform_weight: the role's share of "
                         "the positions attended over, what a head attending evenly would give it."),
     "takeoff": ("Take-off: runs that left the majority baseline", f"A run took off when its final validation exact match is "
-                f"at least {TAKEOFF_MARGIN} above the valid split's majority baseline; runs at each cell's selected rate."),
+                f"at least {TAKEOFF_MARGIN} above the valid split's majority baseline; runs/took_off: every run at each cell's "
+                "selected rate (tuning seeds too); reported_*: the reported seeds only; em_given_takeoff: test exact match "
+                "(every test item) of the reported seeds that took off, mean and t interval over them."),
 }  # fmt: skip
 
 
@@ -742,7 +810,7 @@ def write_tables(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, hea
         "comparisons": comparisons_table(evaluations),
         "learning_curves": learning_curve_table(summary["curves"], summary["baselines"]),
         "tuning": tuning_table(selection, progress),
-        "takeoff": takeoff_table(progress),
+        "takeoff": takeoff_table(progress, evaluations),
         "ablations": ablation_table(summary["ablations"], evaluations),
         "probes": probe_table(summary["probes"]),
         "attention_roles": attention_table(summary["attention"]),

@@ -73,20 +73,19 @@ def _item_part(item_values: np.ndarray) -> tuple[float, int]:
     return float(item_values.var(ddof=1)) / n_items, n_items - 1
 
 
-def _t_interval(estimate: float, parts: list[tuple[float, int]], bounds: tuple[float, float]) -> Difference:
-    """The interval and two-sided p-value of `estimate` whose variance is the sum of
-    independent `parts` (variance, degrees of freedom). Degrees of freedom: the fewest of
-    any part that varies, i.e. S - 1 with S seeds (N - 1 with one seed, or seeds that
-    agree on every item): Welch-
-    Satterthwaite's estimate, computed from a seed variance seen in 2-3 seeds, is itself
+def _t_interval(estimate: float, parts: list[tuple[float, int]], bounds: tuple[float, float], null: float = 0.0) -> Difference:
+    """The interval of `estimate` whose variance is the sum of independent `parts`
+    (variance, degrees of freedom), and the two-sided p-value of "the true value is
+    `null`". Degrees of freedom: the fewest of any part that varies, i.e. S - 1 with S
+    seeds (N - 1 with one seed, or seeds that agree on every item): Welch-Satterthwaite's estimate, computed from a seed variance seen in 2-3 seeds, is itself
     too noisy and covered only 90-93% (tests/test_stats.py)."""
     variance = sum(v for v, _ in parts)
     if variance <= 0:  # every seed and item agrees: the estimate is exact on these items
-        return Difference(estimate, estimate, estimate, 1.0 if estimate == 0 else 0.0)
+        return Difference(estimate, estimate, estimate, 1.0 if estimate == null else 0.0)
     df = min(d for v, d in parts if v > 0 and d > 0)
     se = variance**0.5
     half = float(scipy_stats.t.ppf(0.5 + LEVEL / 2, df)) * se
-    p_value = float(2 * scipy_stats.t.sf(abs(estimate) / se, df))
+    p_value = float(2 * scipy_stats.t.sf(abs(estimate - null) / se, df))
     return Difference(estimate, max(bounds[0], estimate - half), min(bounds[1], estimate + half), p_value)
 
 
@@ -99,16 +98,25 @@ def em_interval(matrix: np.ndarray) -> tuple[float, float, float]:
     return mean, result.ci_low, result.ci_high
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray) -> Difference:
-    """Mean of a minus mean of b with its 95% CI and p-value; both (seeds, items) on the
-    same items in the same order, seeds independent on each side."""
+def paired_difference(a: np.ndarray, b: np.ndarray, null: float = 0.0) -> Difference:
+    """Mean of a minus mean of b with its 95% CI and the p-value of "the difference is
+    `null`" (0: no difference; the paper's reported gap, for instance); both (seeds, items)
+    on the same items in the same order, seeds independent on each side."""
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"paired difference needs the same items on both sides, got {a.shape[1]} and {b.shape[1]}")
     if a.size == 0 or b.size == 0:
         return Difference(np.nan, np.nan, np.nan, np.nan)
     difference = float(a.mean() - b.mean())
     parts = [_seed_part(a), _seed_part(b), _item_part(a.mean(axis=0) - b.mean(axis=0))]
-    return _t_interval(difference, parts, (-1.0, 1.0))
+    return _t_interval(difference, parts, (-1.0, 1.0), null)
+
+
+def em_level_p_value(matrix: np.ndarray, level: float) -> float:
+    """Two-sided p-value of "the true exact match is `level`" (an author-reported number,
+    say), with em_interval's variance and degrees of freedom."""
+    if matrix.size == 0:
+        return np.nan
+    return _t_interval(float(matrix.mean()), [_seed_part(matrix), _item_part(matrix.mean(axis=0))], (0.0, 1.0), level).p_value
 
 
 def seed_interval(values: np.ndarray, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float, float]:
