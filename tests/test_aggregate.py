@@ -301,12 +301,14 @@ def test_summaries_of_a_study_in_parts_merge_into_one(tmp_path):
         pd.testing.assert_frame_equal(merged[name].sort_values(keys).reset_index(drop=True),
                                       original[name].sort_values(keys).reset_index(drop=True), check_like=True)  # fmt: skip
     assert len(merged["evaluations"]) == len(original["evaluations"])
-    assert merged["ablations"].empty  # the reference summary predates the probe stage
+    assert merged["ablations"].empty  # the parts hold no probe file
     # a part with probe results and one without: the merged summary keeps the first's rows
     probes = pd.DataFrame({"experiment": ["globals"], "condition": ["with_globals"], "arch": ["gpt2"], "d_model": [32],
                            "pos_emb": ["auto"], "lr": [0.01], "seed": [0], "target": ["first_answer_token"], "split": ["test"],
                            "id": [0], "read": [0], "depth": [1], "label": [5], "correct": [True], "majority_correct": [False]})  # fmt: skip
     probes.to_parquet(tmp_path / "a" / "probes.parquet", index=False)
+    for name in ("ablations", "attention"):  # probe files come together: these hold no rows here
+        pd.DataFrame(columns=list(probes.columns[:7])).to_parquet(tmp_path / "a" / f"{name}.parquet", index=False)
     merge_summaries([tmp_path / "a", tmp_path / "b"], tmp_path / "merged_probes")
     pd.testing.assert_frame_equal(load_summary(tmp_path / "merged_probes")["probes"].drop(columns="model"), probes, check_dtype=False)
     with pytest.raises(DatasetError, match="is in more than one summary"):
@@ -319,22 +321,57 @@ def test_summaries_of_a_study_in_parts_merge_into_one(tmp_path):
     assert not (tmp_path / "clash").exists() or not any((tmp_path / "clash").iterdir())
 
 
-def test_a_truncated_or_missing_summary_file_is_one_clear_error(tmp_path):
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+@pytest.mark.parametrize("name", ["datasets.json", "runs.parquet", "evaluations.parquet", "curves.parquet", "ablations.parquet"])
+def test_a_damaged_summary_file_is_one_line_naming_it_and_the_remedy(tmp_path, name, damage):
     import shutil
     from pathlib import Path
 
-    from thex.aggregate import load_summary
+    from thex.aggregate import load_summary, write_tables
     from thex.datasets import DatasetError
 
     summary = tmp_path / "summary"
     shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "reference" / "summary", summary)
-    runs = summary / "runs.parquet"
-    runs.write_bytes(runs.read_bytes()[: runs.stat().st_size // 2])
-    with pytest.raises(DatasetError, match=r"runs.parquet: not a readable Parquet file .*collect the runs again"):
-        load_summary(summary)
-    runs.unlink()
-    with pytest.raises(DatasetError, match=r"not a results summary \(missing runs.parquet\)"):
-        load_summary(summary)
+    path = summary / name
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.unlink()  # a probe file deleted beside the others is damage too, never an empty table
+    for read in (lambda: load_summary(summary), lambda: write_tables(summary, tmp_path / "tables", {})):
+        with pytest.raises(DatasetError) as caught:
+            read()
+        message = str(caught.value)
+        assert message.startswith(str(path)) and "\n" not in message
+        assert "`snakemake --forcerun collect`" in message and f"git checkout -- {path}" in message
+    assert not (tmp_path / "tables").exists() or not any((tmp_path / "tables").iterdir())
+
+
+def test_a_summary_without_any_probe_file_has_no_probe_results(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from thex.aggregate import PROBE_FILES, load_summary
+
+    summary = tmp_path / "summary"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "reference" / "summary", summary)
+    for name in PROBE_FILES:  # collected before the probe stage
+        (summary / name).unlink()
+    loaded = load_summary(summary)
+    assert all(loaded[name.split(".")[0]].empty for name in PROBE_FILES)
+
+
+def test_the_majority_baseline_is_the_training_splits_commonest_answer(tmp_path):
+    from thex.aggregate import majority_outcomes
+
+    # The training split's commonest answer is 7; the test split's own commonest is 3.
+    for split, answers in {"train": ["7", "7", "7", "3", "1"], "test": ["3", "3", "3", "7", "1"], "valid": ["1", "7"]}.items():
+        pq.write_table(pa.table({"id": list(range(len(answers))), "answer": answers}), tmp_path / f"{split}.parquet")
+    answer, outcomes = majority_outcomes(tmp_path)
+    assert answer == "7"
+    test = outcomes[outcomes.split == "test"].sort_values("id")
+    assert test.majority_correct.tolist() == [False, False, False, True, False]  # 0.2, not the test split's own 0.6
+    assert outcomes[outcomes.split == "valid"].majority_correct.tolist() == [False, True]
+    assert set(outcomes.split) == {"test", "valid"}  # the training split is not evaluated
 
 
 def test_primary_claims_form_their_own_holm_family():

@@ -115,15 +115,73 @@ def test_the_probe_set_holds_no_evaluation_program(tmp_path):
         probe_items(tmp_path / "train.parquet", [train_split], n=10)
 
 
-@pytest.mark.slow
-def test_probe_command_on_a_trained_model(data_dir, tmp_path, capsys):
-    from thex.__main__ import main
-
+@pytest.fixture(scope="module")
+def trained_dir(data_dir, tmp_path_factory):
+    """A GPT-2 of 2 blocks trained far enough to get some test items right."""
+    out = tmp_path_factory.mktemp("run")
     run = from_dict(RunConfig, {"model": {"n_layer": 2, "d_model": 32, "n_head": 2, "filter_order": 16},
                                 "training": {"steps": 200, "batch_size": 32, "lr": 3e-3, "warmup_steps": 10, "checkpoint_every": 200}})  # fmt: skip
-    train(run, data_dir, tmp_path / "run", "gpt2", seed=0)
+    train(run, data_dir, out, "gpt2", seed=0)
+    return out
+
+
+def test_mean_ablation_puts_the_mean_in_and_zero_ablation_zeros(trained_dir, data_dir):
+    from thex.evaluation import score_split
+    from thex.models.saved import load_model
+
+    # Known activations: block 2's MLP writes the constant v at every position. Its mean
+    # over any items is v, so mean ablation changes nothing; zero ablation removes v, which
+    # is the model with that MLP writing 0.
+    model, _ = load_model(trained_dir, CPU)
+    v = torch.randn(32, generator=torch.Generator().manual_seed(0)) * 3
+    with torch.no_grad():
+        model.blocks[1].mlp.out_proj.weight.zero_()
+        model.blocks[1].mlp.out_proj.bias.copy_(v)
+    test = TokenizedSplit.load(data_dir / "test.parquet")
+    means = component_means(model, TokenizedSplit.load(data_dir / "train.parquet").head(100), CPU)
+    torch.testing.assert_close(means[(1, "mlp")], v)
+    scores = {kind: ablation_scores(model, {"test": test}, CPU, means, kind).to_pandas() for kind in ("mean", "zero")}
+    rows = lambda kind, block, component: scores[kind].query("block == @block and component == @component").sort_values("id").exact_match.to_numpy()  # noqa: E731
+    intact = rows("mean", 0, "none")
+    assert (rows("mean", 2, "mlp") == intact).all()
+    with torch.no_grad():
+        model.blocks[1].mlp.out_proj.bias.zero_()
+    zeroed = score_split(model, test, CPU)["exact_match"]
+    assert (rows("zero", 2, "mlp") == zeroed).all()
+    assert (zeroed != intact).sum() >= 5  # the two kinds differ here, so a swap cannot pass
+
+
+def test_the_answer_probe_reads_before_the_answer_and_finds_nothing_in_a_blank_residual(data_dir):
+    from thex.probes import answer_reads, probe_scores
+    from thex.tokenizer import SEP_ID
+
+    test = TokenizedSplit.load(data_dir / "test.parquet")
+    items, positions, labels = answer_reads(test)
+    # The read is the <sep> input position, strictly before the answer's first token.
+    assert (positions < test.answer_starts).all() and (test.ids[test.starts + positions] == SEP_ID).all()
+    assert (labels == test.ids[test.starts + test.answer_starts]).all()
+    # A model whose residual at every position is its own token's embedding and nothing
+    # else (no positions, every block writing 0): at <sep> all items look the same, so the
+    # probe can only learn the commonest label. Read at the answer token, it would be right.
+    model = tiny_model("gpt2")
+    with torch.no_grad():
+        model.wpe.weight.zero_()
+        for block in model.blocks:
+            for component in COMPONENTS:
+                getattr(block, component).out_proj.weight.zero_()
+                getattr(block, component).out_proj.bias.zero_()
+    probe_set = TokenizedSplit.load(data_dir / "train.parquet").head(300)
+    probes = probe_scores(model, probe_set, {"test": test}, CPU).to_pandas()
+    by_depth = probes.groupby("depth")[["correct", "majority_correct"]].mean()
+    assert (by_depth.correct == by_depth.majority_correct).all() and by_depth.correct.max() < 0.5
+
+
+@pytest.mark.slow
+def test_probe_command_on_a_trained_model(trained_dir, data_dir, tmp_path, capsys):
+    from thex.__main__ import main
+
     out = tmp_path / "probes"
-    args = ["probe", "--model-dir", str(tmp_path / "run"), "--data-dir", str(data_dir), "--out-dir", str(out), "--threads", "1"]
+    args = ["probe", "--model-dir", str(trained_dir), "--data-dir", str(data_dir), "--out-dir", str(out), "--threads", "1"]
     assert main([*args, "--n-probe", "300"]) == 0
     assert "mean ablation of 2 blocks" in capsys.readouterr().out
     ablations = pq.read_table(out / "ablations.parquet").to_pandas()
@@ -137,7 +195,7 @@ def test_probe_command_on_a_trained_model(data_dir, tmp_path, capsys):
     from thex.evaluation import score_split
     from thex.models.saved import load_model
 
-    model, _ = load_model(tmp_path / "run", CPU)
+    model, _ = load_model(trained_dir, CPU)
     evaluated = score_split(model, TokenizedSplit.load(data_dir / "test.parquet"), CPU)["exact_match"]
     intact = ablations[ablations.component == "none"].sort_values("id").exact_match.to_numpy()
     assert (intact == evaluated).all() and evaluated.mean() > 0.1  # trained: something to ablate

@@ -540,3 +540,60 @@ def test_validation_steps_log_each_mixers_gradient_and_output_scale(data_dir, tm
     assert outs[1] == 0.0 and grads[0] > 0
     inner = [p.grad.abs().max() for n, p in model.blocks[1].mixer.named_parameters() if not n.startswith("out_proj")]
     assert all(float(g) == 0.0 for g in inner)
+
+
+TRAIN_STEP = training.train_step  # the real one, whatever a test has patched in since
+
+
+class _Interrupted(Exception):
+    """Raised in place of a step, as a kill would stop the job there."""
+
+
+def _batches_seen(monkeypatch, data_dir, out, seed, stop_before=None) -> list[torch.Tensor]:
+    """The input batches train() feeds its steps, in order (stopping before step
+    `stop_before`, 1-based, as an interrupted job would)."""
+    seen, real = [], TRAIN_STEP
+
+    def spy(forward, model, optimizer, batch, cfg, device, job, step):
+        if step == stop_before:
+            raise _Interrupted
+        seen.append(batch.inputs.clone())
+        return real(forward, model, optimizer, batch, cfg, device, job, step)
+
+    monkeypatch.setattr(training, "train_step", spy)
+    try:
+        train(run_config(steps=8, checkpoint_every=2, batch_size=16), data_dir, out, "gpt2", seed=seed)
+    except _Interrupted:
+        pass
+    return seen
+
+
+def test_each_seed_sees_its_own_batches_and_a_resumed_seed_the_same(data_dir, tmp_path, monkeypatch):
+    seed0 = _batches_seen(monkeypatch, data_dir, tmp_path / "a", seed=0)
+    seed1 = _batches_seen(monkeypatch, data_dir, tmp_path / "b", seed=1)
+    assert len(seed0) == len(seed1) == 8
+    # Seeds differ in the data order too, not only in the initial weights.
+    assert sum(torch.equal(x, y) for x, y in zip(seed0, seed1)) == 0
+    # Stopped before step 6 (checkpointed at 4), then run again: steps 5.. resume the order.
+    first = _batches_seen(monkeypatch, data_dir, tmp_path / "c", seed=0, stop_before=6)
+    rest = _batches_seen(monkeypatch, data_dir, tmp_path / "c", seed=0)
+    assert len(first) == 5 and len(rest) == 4
+    assert all(torch.equal(x, y) for x, y in zip(first[:4] + rest, seed0))
+
+
+def test_validation_is_scored_on_the_valid_split_alone(trained, data_dir):
+    # The logged validation numbers are recomputable from the final model and the first
+    # eval_samples items of the valid split; the train split's give other numbers.
+    cfg = run_config().training
+    valid = TokenizedSplit.load(data_dir / "valid.parquet")
+    train_split = TokenizedSplit.load(data_dir / "train.parquet")
+    assert not set(valid.table.column("prompt").to_pylist()) & set(train_split.table.column("prompt").to_pylist())
+    metrics = pq.read_table(trained / "metrics.parquet").to_pandas()
+    last = metrics.dropna(subset=["valid_exact_match"]).iloc[-1]
+    assert last.step == metrics.step.max()
+    model, _ = load_model(trained, torch.device("cpu"))
+    scores = score_split(model, valid.head(cfg.eval_samples), torch.device("cpu"))
+    assert last.valid_exact_match == pytest.approx(float(scores["exact_match"].mean()), abs=1e-12)
+    assert last.valid_answer_loss == pytest.approx(float(scores["answer_loss"].mean()), rel=1e-6)
+    on_train = score_split(model, train_split.head(cfg.eval_samples), torch.device("cpu"))
+    assert abs(float(on_train["answer_loss"].mean()) - last.valid_answer_loss) > 1e-4

@@ -214,36 +214,75 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, compression="zstd")
 
 
-def load_summary(summary_dir: str | os.PathLike) -> dict[str, Any]:
-    """The summary's tables, each run row with `model`: its architecture, and its position
-    embedding where that is not the default ("gpt2/pos-none"), which is what comparisons
-    and figures tell apart within one width."""
+REMEDY = ("rebuild it from the runs with `snakemake --forcerun collect` (the same --configfile), or restore a committed "
+          "snapshot with `git checkout -- {path}`")  # fmt: skip
+
+
+def _damaged(path: Path, what: str) -> DatasetError:
+    """The one-line error for a summary file that cannot be used, with the remedies that work."""
+    return DatasetError(f"{path}: {what}; " + REMEDY.format(path=path))
+
+
+def missing_summary_files(summary_dir: str | os.PathLike) -> list[str]:
+    """The files a summary lacks. The probe files are all there or all absent (a summary
+    collected before the probe stage, or with probes disabled, has none and reads as no
+    probe results); one or two of three is a damaged summary, never an empty table."""
     summary_dir = Path(summary_dir)
     missing = [name for name in REQUIRED_SUMMARY_FILES if not (summary_dir / name).exists()]
+    probes = [name for name in PROBE_FILES if not (summary_dir / name).exists()]
+    return missing + (probes if len(probes) < len(PROBE_FILES) else [])
+
+
+def check_summary(summary_dir: str | os.PathLike) -> None:
+    """That every file of a summary is there and readable, from the Parquet footers and
+    datasets.json alone (cheap: the workflow runs it before any job when regenerating). A
+    file missing, truncated or from an older layout is a one-line error naming it and the
+    remedy that works."""
+    summary_dir = Path(summary_dir)
+    if not summary_dir.is_dir():
+        raise DatasetError(f"{summary_dir}: no such results summary directory")
+    missing = missing_summary_files(summary_dir)
     if missing:
-        raise DatasetError(f"{summary_dir}: not a results summary (missing {', '.join(missing)})")
+        raise _damaged(summary_dir / missing[0], f"missing from the summary ({len(missing)} of its files are: {', '.join(missing)})")
+    needed = {"evaluations": [*IDENTITY, "majority_correct"], "runs": IDENTITY, "curves": IDENTITY}
+    for name in SUMMARY_FILES:
+        path = summary_dir / name
+        if not name.endswith(".parquet") or not path.exists():
+            continue
+        try:
+            columns = pq.read_schema(path).names
+        except (OSError, ValueError) as err:  # pyarrow's errors for a truncated or foreign file
+            raise _damaged(path, f"not a readable Parquet file ({str(err).splitlines()[0]})") from None
+        absent = [c for c in needed.get(name.split(".")[0], []) if c not in columns]
+        if absent:
+            raise _damaged(path, f"no {', '.join(absent)} column (a summary from an older version of the workflow)")
+    try:
+        datasets = json.loads((summary_dir / "datasets.json").read_text())["datasets"]
+        if not isinstance(datasets, Mapping):
+            raise TypeError("'datasets' is not a mapping")
+    except (ValueError, KeyError, TypeError) as err:
+        raise _damaged(summary_dir / "datasets.json", f"not a summary's datasets file ({type(err).__name__}: {err})") from None
+
+
+def load_summary(summary_dir: str | os.PathLike) -> dict[str, Any]:
+    """The summary's tables (checked first: check_summary), each run row with `model`: its
+    architecture, and its position embedding where that is not the default
+    ("gpt2/pos-none"), which is what comparisons and figures tell apart within one width."""
+    check_summary(summary_dir)
+    summary_dir = Path(summary_dir)
     out: dict[str, Any] = {name.split(".")[0]: pd.DataFrame(columns=IDENTITY) for name in PROBE_FILES}
     for name in SUMMARY_FILES:
         if name in PROBE_FILES and not (summary_dir / name).exists():
-            continue  # collected before the probe stage
+            continue  # collected before the probe stage: no probe file at all
         if name.endswith(".parquet"):
             try:
                 out[name.split(".")[0]] = pd.read_parquet(summary_dir / name)
-            except (OSError, ValueError) as err:  # pyarrow's errors for a truncated or foreign file
-                raise DatasetError(f"{summary_dir / name}: not a readable Parquet file ({str(err).splitlines()[0]}); collect the runs again") from None
+            except (OSError, ValueError) as err:  # damaged past its footer
+                raise _damaged(summary_dir / name, f"not a readable Parquet file ({str(err).splitlines()[0]})") from None
     for name in ("ablations", "probes", "attention"):
         out[name] = out[name].assign(model=model_labels(out[name])) if len(out[name]) else out[name].assign(model=pd.Series(dtype=str))
     for name in ("evaluations", "runs", "curves"):
-        absent = [c for c in IDENTITY if c not in out[name]]
-        if absent:
-            raise DatasetError(f"{summary_dir / (name + '.parquet')}: no {', '.join(absent)} column (a summary from before "
-                               "learning-rate tuning); collect the runs again")  # fmt: skip
         out[name] = out[name].assign(model=model_labels(out[name]))
-    if "majority_correct" not in out["evaluations"]:
-        raise DatasetError(
-            f"{summary_dir / 'evaluations.parquet'}: no majority_correct column (a summary from before the majority "
-            "baselines); collect the runs again"
-        )
     out["datasets"] = json.loads((summary_dir / "datasets.json").read_text())["datasets"]
     return out
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from thex.aggregate import PROBE_FILES, SUMMARY_FILES, TABLE_NAMES
+from thex.aggregate import PROBE_FILES, SUMMARY_FILES, TABLE_NAMES, check_summary
+from thex.datasets import DatasetError
 from thex.codedeps import stage_files
 from thex.config import ConfigError, to_dict
 from thex.experiments import Cell, WorkflowConfig, lr_name, scale_name
@@ -51,6 +52,12 @@ SUMMARY_OUT = [
         and not os.path.exists(f"{SUMMARY}/{file}")
     )
 ]
+# Regenerating reads a summary as it is: a damaged one is named now, before any job.
+if WORKFLOW_CONFIG.regenerate and os.path.isdir(SUMMARY):
+    try:
+        check_summary(SUMMARY)
+    except DatasetError as err:
+        raise WorkflowError(f"invalid summary: {err}") from None
 # Every rule runs the package from this repository's source tree, with the Python that
 # runs Snakemake (a venv, or an offline install: README "GPU machine without internet"),
 # or under --use-conda with the rule's environment (workflow/envs/thex.yaml). Both reach
