@@ -366,17 +366,31 @@ def test_gpu_config_dry_run_lists_the_expected_jobs(tmp_path):
         ({"model": {"n_layer": 2, "d_model": 16, "n_head": 2, "n_layr": 4}}, "unknown key 'model.n_layr'"),
         ({"architectures": [ "gpt2", "thex-9"]}, "architecture 'thex-9': block 9 is outside 1..2"),
         ({"seeds": ["zero"]}, "seeds[0]: expected an integer, got 'zero'"),
+        # values that once passed the check and failed inside a job (issue 30)
+        ({"model": {"n_layer": 2, "d_model": 300000, "n_head": 2}}, "model.d_model 300000 x n_layer 2 at training.batch_size 16 needs about"),
+        ({"training": {"steps": 12, "batch_size": 16, "lr": 1.0e300}}, "training.lr: 1e+300 does not fit a float32"),
+        ({"seeds": [2**70]}, "seeds[0]: 1180591620717411303424 does not fit a 64-bit integer"),
+        ({"architectures": ["mamba"]}, "architectures[0]: 'mamba' is not a known architecture (gpt2, attn, hyena, thex-N"),
+        ({"experiments": {"..": {"data": {"programs": {"n_globals": 4}, "splits": {"train": {"n": 20}}}}}},
+         "experiments: '..' is not a name that can be a folder"),
+        ({"experiments": {"summary": {"data": {"programs": {}, "splits": {"train": {"n": 20}}}}}}, "experiments: 'summary' is reserved"),
+        ({"experiments": {"e": {"data": {"programs": {}, "splits": {"train": {"n": 20}, "test": 40}}}}},
+         "experiments.e.data.splits.test: expected a mapping, got 40"),
     ],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, change, message):
     config = yaml.safe_load(TINY.read_text())
     config.update(change)
+    if "experiments" in change:
+        config.pop("headline")  # it names the tiny config's experiments
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
     run = snakemake(tmp_path, "--configfile", str(path), "--cores", "1")
     assert run.returncode != 0
-    assert message in run.stdout + run.stderr
-    assert not (tmp_path / "results").exists()
+    output = run.stdout + run.stderr
+    assert message in output and "Traceback" not in output
+    assert [line for line in output.splitlines() if message in line][0].startswith("invalid config: ")  # one line says it all
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".snakemake") == ["bad.yaml"]  # nothing written, inside or out
 
 
 def test_a_key_given_twice_is_an_error_naming_it_and_its_line(tmp_path):
@@ -502,3 +516,27 @@ def test_the_printed_remedies_followed_literally_repair_the_results(tiny_run, wo
     fixed = snakemake(run, "--configfile", str(TINY), "--cores", "2", *_printed_remedy(load.stderr), repo=repo)
     assert fixed.returncode == 0, fixed.stdout[-3000:]
     assert weights.read_bytes() == original  # retrained, deterministically, to the same weights
+
+
+def test_a_damaged_summary_file_names_itself_and_its_remedy_works(tiny_run, workflow_copy, tmp_path):
+    # Each file's own message is tested in test_aggregate.py; here the workflow's: all
+    # three truncated, the run fails with one line naming one and the remedy, and following
+    # the remedy literally brings back the same tables.
+    repo, run = tmp_path / workflow_copy.name, tmp_path / tiny_run.name
+    shutil.copytree(workflow_copy, repo, symlinks=True)
+    shutil.copytree(tiny_run, run, symlinks=True)
+    tables = run / "results" / "tables"
+    before = {name: pd.read_csv(tables / f"{name}.csv") for name in ("experiments", "orderings", "headline")}
+    for name in ("datasets.json", "runs.parquet", "evaluations.parquet"):
+        path = run / "results" / "summary" / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    failed = snakemake(run, "--configfile", str(TINY), "--cores", "2", repo=repo)
+    assert failed.returncode != 0
+    log = (run / "results" / "logs" / "tables.log").read_text().strip().splitlines()
+    assert len(log) == 1 and log[0].startswith("thex tables: error: ") and "results/summary/" in log[0], log
+    repaired = snakemake(run, "--configfile", str(TINY), "--cores", "2", *_printed_remedy(log[0]), repo=repo)
+    assert repaired.returncode == 0, repaired.stdout[-3000:]
+    for table, frame in before.items():
+        after = pd.read_csv(tables / f"{table}.csv")
+        timing = [c for c in ("train_wall_s", "tokens_per_s") if c in frame]
+        pd.testing.assert_frame_equal(after.drop(columns=timing), frame.drop(columns=timing), obj=table)

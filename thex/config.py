@@ -118,6 +118,11 @@ def replace(obj: T, overrides: Mapping[str, Any], where: str = "") -> T:
     return from_dict(type(obj), merged, where)
 
 
+# What every number of a config must fit: numpy's and torch's integers, and float32, the
+# precision the models compute in (a float that becomes inf or 0 there is an error)
+INT64_MAX = 2**63 - 1
+FLOAT32_MAX, FLOAT32_TINY = 3.4028234663852886e38, 1.1754943508222875e-38  # largest, smallest normal
+
 # A number in exponent notation without a dot before the `e` or without a sign after it
 # (`1e-3`, `1.0e6`): YAML 1.1, which PyYAML follows, reads these as strings.
 _EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
@@ -158,10 +163,16 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             try:
                 return _coerce(arg, value, where)
             except ConfigError as err:
-                errors.append(str(err))
-        if len(errors) == 1:
-            raise ConfigError(errors[0])
-        raise ConfigError(f"{where}: {value!r} fits none of its {len(errors)} forms: " + "; or ".join(errors))
+                errors.append((arg, str(err)))
+        # Say what the value was meant to be: the error of the one form of its kind (a string
+        # that is no known name), else the kinds the forms take, each once.
+        same_kind = [message for arm, message in errors if _kind(arm) in (_kind_of(value), None)]
+        if len(set(same_kind)) == 1:
+            raise ConfigError(same_kind[0])
+        if not same_kind:
+            kinds = list(dict.fromkeys(_kind(arm) for arm, _ in errors))
+            raise ConfigError(f"{where}: expected {' or '.join(kinds)}, got {value!r}")
+        raise ConfigError(f"{where}: {value!r} fits none of its {len(same_kind)} forms: " + "; or ".join(dict.fromkeys(same_kind)))
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
@@ -187,9 +198,11 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return value
     if tp is int:
         if isinstance(value, str) and _EXPONENT_FLOAT.match(value) and float(value).is_integer():
-            return int(float(value))  # `tokens: 4e6`, a string to YAML 1.1
+            value = int(float(value))  # `tokens: 4e6`, a string to YAML 1.1
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if abs(value) > INT64_MAX:  # numpy and torch hold every integer of a config in 64 bits
+            raise ConfigError(f"{where}: {value} does not fit a 64-bit integer (at most {INT64_MAX:.3g} in size)")
         return value
     if tp is float:
         if isinstance(value, str) and _EXPONENT_FLOAT.match(value):
@@ -199,12 +212,41 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a number, got {value!r}{hint}")
         if not math.isfinite(value):
             raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+        if abs(value) > FLOAT32_MAX:  # the models compute in float32 (or less)
+            raise ConfigError(f"{where}: {value!r} does not fit a float32 (at most {FLOAT32_MAX:.3g} in size)")
+        if value != 0 and abs(value) < FLOAT32_TINY:
+            raise ConfigError(f"{where}: {value!r} rounds to 0 in float32 (the smallest is {FLOAT32_TINY:.3g}); write 0 if 0 is meant")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     raise TypeError(f"config type {tp} at {where} is not supported")  # a bug in a config class
+
+
+def _kind(tp: Any) -> str | None:
+    """What a value of config type `tp` is, in a message's words (None: any value)."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) or origin in (dict, Mapping, collections.abc.Mapping) or tp is dict:
+        return "a mapping"
+    if origin is tuple:
+        return "a list"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(tp)))
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp)
+
+
+def _kind_of(value: Any) -> str:
+    """`_kind`'s word for a value as it was written."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, bool):
+        return "true/false"
+    return {int: "an integer", float: "a number", str: "a string"}.get(type(value), type(value).__name__)
 
 
 # ---------------------------------------------------------------------------------------
@@ -300,7 +342,7 @@ _BOUNDS = {
     "maximum": (operator.le, "<=", "]"),
     "exclusiveMaximum": (operator.lt, "<", ")"),
 }
-_KEYWORDS = (*_BOUNDS, "pattern", "minItems", "minProperties", "uniqueItems", "propertyNames", "enum")
+_KEYWORDS = (*_BOUNDS, "pattern", "minItems", "minProperties", "uniqueItems", "propertyNames", "enum", "not", "description")
 
 
 def _check_bounds(keywords: Mapping[str, Any], value: Any, where: str) -> None:
@@ -326,13 +368,17 @@ def _check_keywords(keywords: Mapping[str, Any], value: Any, where: str) -> None
             twice = next(v for i, v in enumerate(value) if v in value[:i])
             raise ConfigError(f"{where}: {twice!r} is given twice in {list(value)}")
         elif keyword == "pattern" and not re.search(arg, value):
+            if "description" in keywords:  # the rule in words, not the expression
+                raise ConfigError(f"{where}: {value!r} is not {keywords['description']}")
             raise ConfigError(f"{where}: {value!r} does not match {arg}")
+        elif keyword == "not" and set(arg) == {"enum"} and value in arg["enum"]:
+            raise ConfigError(f"{where}: {value!r} is reserved ({', '.join(arg['enum'])} are not allowed here)")
         elif keyword in ("minItems", "minProperties") and len(value) < arg:
             noun = where.rsplit(".", 1)[-1].removesuffix("s")  # experiments -> experiment
             raise ConfigError(f"{where}: at least {'one' if arg == 1 else arg} {noun} is needed")
         elif keyword == "propertyNames":
-            for key in value:
-                _check_keywords(arg, key, f"{where}.{key}")
+            for key in value:  # a name is said as a value of its mapping: `experiments: '..' is not ...`
+                _check_keywords(arg, key, where)
         elif keyword == "enum" and value not in arg:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, arg))}")
         elif keyword not in _KEYWORDS:

@@ -25,31 +25,44 @@ rate with the best validation exact match is the one whose runs are evaluated an
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from itertools import product
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator, Literal, Mapping, NamedTuple
 
-from thex.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, SOME_DISTINCT, Checked, ConfigError, Overrides, Schema, at_least, from_dict, to_dict
+from thex.config import AT_LEAST_0, AT_LEAST_1, FRACTION, POSITIVE, SOME_DISTINCT, Checked, ConfigError, Overrides, Schema, at_least, from_dict, to_dict
 from thex.datasets import DatasetConfig
-from thex.models import parse_architecture
-from thex.models.architecture import FAMILIES, MIXER_PATTERN, NAME_PATTERN, THEX_PATTERN, architecture_name, family
+from thex.models import ModelConfig, parse_architecture
+from thex.models.architecture import (FAMILIES, KNOWN_ARCHITECTURES, KNOWN_MIXERS, MIXER_PATTERN, NAME_PATTERN, THEX_PATTERN,
+                                      architecture_name, family)
 from thex.run_config import ModelOverrides, RunConfig, TrainOverrides
 
 # The eight experiment groups of the study (README, "What the default run does"); each config names its own.
 KNOWN_EXPERIMENTS = ("memorization", "globals", "length", "operators", "multilang", "latent_types", "listops", "placement")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Experiment and condition names become folders below `results`: no dot first (so never
+# `.` or `..`), no separator, and not the name of a folder the workflow writes there
+NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+RESERVED_NAMES = ("summary", "tables", "figures", "logs")
+# The job-memory check (WorkflowConfig._check_memory): the sequence length assumed where a
+# config leaves model.max_len to the data, and the memory of the GPUs the GPU profiles
+# target (an H100's 80 GB)
+ASSUMED_SEQ_LEN, GPU_MEMORY_MB = 256, 80_000
 
 # Types that say more than their Python type: `Schema` keywords, checked by from_dict and
 # written into the JSON schema (thex/schema.py)
 # An architecture: a name, or a list of mixer names (one per block), which becomes the
 # name with the mixers joined by dots (models/architecture.py)
-Architecture = Annotated[str, Schema({"pattern": NAME_PATTERN})] | tuple[Annotated[str, Schema({"pattern": MIXER_PATTERN})], ...]
+Architecture = (Annotated[str, Schema({"pattern": NAME_PATTERN, "description": KNOWN_ARCHITECTURES})]
+                | tuple[Annotated[str, Schema({"pattern": MIXER_PATTERN, "description": KNOWN_MIXERS})], ...])
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?|claim)$"
 Seed = Annotated[int, AT_LEAST_0]
 Architectures = Annotated[tuple[Architecture, ...], SOME_DISTINCT]
 Seeds = Annotated[tuple[Seed, ...], SOME_DISTINCT]
-Named = Schema({"propertyNames": {"pattern": NAME_RE.pattern}, "minProperties": 1})
+FOLDER_NAME = "a name that can be a folder (letters, digits, _ - and ., not first a dot)"
+Named = Schema({"propertyNames": {"pattern": NAME_RE.pattern, "description": FOLDER_NAME}, "minProperties": 1})
+NamedExperiments = Schema({"propertyNames": {"pattern": NAME_RE.pattern, "description": FOLDER_NAME,
+                                             "not": {"enum": list(RESERVED_NAMES)}}, "minProperties": 1})  # fmt: skip
 DatasetOverrides = Annotated[Mapping[str, Any], Overrides(DatasetConfig)]
 PosEmb = Literal["auto", "learned", "none"]
 # A claim of the paper's ordering, in family names ("thex" is a headline's THEX variant)
@@ -129,7 +142,7 @@ class Headline(Checked):
     condition: str
     thex: Annotated[str, Schema({"pattern": f"^{THEX_PATTERN}$"})]  # the THEX variant standing for the paper's (THEX-12 / THEX-13 on 16 blocks)
     # author-reported exact match of each family
-    reported: Annotated[Mapping[str, float], Schema({"propertyNames": {"enum": list(FAMILIES)}})] = field(default_factory=dict)
+    reported: Annotated[Mapping[str, Annotated[float, FRACTION]], Schema({"propertyNames": {"enum": list(FAMILIES)}})] = field(default_factory=dict)
     reported_thex: str = ""  # the paper's THEX variant that `reported.thex` is for, e.g. THEX-12
     split: str | None = None  # one evaluation split, or the mean over all of them
     # THEX variants (trained in the experiment) among which one is chosen on validation
@@ -199,7 +212,7 @@ class WorkflowConfig(Checked):
     regenerate: bool = False  # tables/figures/report from summary_dir only; no data, training
     headline: Mapping[str, Headline] = field(default_factory=dict)
     probes: Probes = field(default_factory=Probes)
-    experiments: Annotated[Mapping[str, ExperimentConfig], Named] = field(default_factory=dict)
+    experiments: Annotated[Mapping[str, ExperimentConfig], NamedExperiments] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "WorkflowConfig":
@@ -277,9 +290,26 @@ class WorkflowConfig(Checked):
             for d_model, pos_emb, lr in product(sweep.d_model or (None,), sweep.pos_emb or (None,), self.swept_lrs(name, arch) or (None,)):
                 job = ", ".join(f"{k} {v}" for k, v in (("d_model", d_model), ("pos_emb", pos_emb), ("lr", lr)) if v is not None)
                 where = f"experiments.{name} ({arch}" + (f", sweep {job})" if job else ")")
-                self.run_config(name, arch, d_model, pos_emb, lr, where=where).model_config(data_max_len=1, where=f"{where}: model")
+                run = self.run_config(name, arch, d_model, pos_emb, lr, where=where)
+                self._check_memory(run, run.model_config(data_max_len=1, where=f"{where}: model"), where)
         for condition in exp.conditions:
             self.dataset_config(name, condition)
+
+    def _check_memory(self, run: RunConfig, model: ModelConfig, where: str) -> None:
+        """A job whose estimated memory (ModelConfig.training_bytes) exceeds what it may use:
+        mem_mb on a CPU, GPU_MEMORY_MB with GPUs. Without model.max_len the sequence length
+        is taken as ASSUMED_SEQ_LEN (the data is not generated yet)."""
+        seq_len = run.model.get("max_len") or ASSUMED_SEQ_LEN
+        parameters, activations = dataclasses.replace(model, max_len=seq_len).training_bytes(run.training.batch_size, seq_len)
+        limit_mb, limit = (GPU_MEMORY_MB, "a GPU's memory") if self.gpus else (self.mem_mb, "mem_mb")
+        if parameters + activations > limit_mb * 1e6:
+            raise ConfigError(
+                f"{where}: model.d_model {model.d_model} x n_layer {model.n_layer} at training.batch_size "
+                f"{run.training.batch_size} needs about {(parameters + activations) / 1e9:.3g} GB (parameters and optimizer "
+                f"state {parameters / 1e9:.3g} GB, activations {activations / 1e9:.3g} GB at {seq_len} tokens), more than "
+                f"{limit} ({limit_mb:,} MB); make the model or batch smaller"
+                + ("" if self.gpus else ", or raise mem_mb if the machine has the memory")
+            )
 
     # -- resolution -------------------------------------------------------------------
 

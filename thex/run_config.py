@@ -45,6 +45,10 @@ class TrainConfig(Checked):
             raise ConfigError(f"tokens: a token budget ({self.tokens}) and steps ({self.steps}) are both given; set one to null")
         if self.steps is None and self.tokens is None:
             raise ConfigError("steps: no training budget; give steps or tokens")
+        for key in ("lr", "filter_lr"):  # AdamW multiplies each weight by 1 - lr * weight_decay every step
+            if (getattr(self, key) or 0) * self.weight_decay >= 1:
+                raise ConfigError(f"weight_decay: {self.weight_decay} x {key} {getattr(self, key)} is at least 1, so AdamW's decay "
+                                  "would zero or flip every weight each step; lower one of them")  # fmt: skip
 
 
 TrainOverrides = Annotated[Mapping[str, Any], Overrides(TrainConfig)]

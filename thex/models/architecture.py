@@ -36,6 +36,10 @@ _MIXER = "(?:" + "|".join(sorted(MIXERS)) + ")"
 ARCH_NAME = "(?:" + "|".join(sorted(UNIFORM_ALIASES)) + rf"|{_MIXER}(?:\.{_MIXER})*|{THEX_PATTERN})"
 NAME_PATTERN = f"^{ARCH_NAME}$"
 MIXER_PATTERN = f"^{_MIXER}$"
+# The same in words, for messages: "'mamba' is not a known architecture (...)"
+KNOWN_ARCHITECTURES = (f"a known architecture ({', '.join([*sorted(UNIFORM_ALIASES), *sorted(MIXERS)])}, thex-N, thex-N+M, "
+                       f"or a list of mixers: {', '.join(sorted(MIXERS))})")  # fmt: skip
+KNOWN_MIXERS = f"a known mixer ({', '.join(sorted(MIXERS))})"
 
 
 def architecture_name(arch: str | Sequence[str]) -> str:

@@ -49,3 +49,15 @@ class ModelConfig(Checked):
     @property
     def d_mlp(self) -> int:
         return self.mlp_ratio * self.d_model
+
+    def training_bytes(self, batch_size: int, seq_len: int) -> tuple[float, float]:
+        """(parameters with their gradients and AdamW moments, activations kept for the
+        backward pass) in bytes, for a batch of `batch_size` sequences of `seq_len` tokens:
+        an estimate, torch-free, to refuse a config before any job (issue: a width that
+        asks for 648 GB). Per block 4 d^2 for the mixer's projections (attention; Hyena's
+        are about as many) and 2 r d^2 for the MLP; activations by Korthikanti et al.
+        (2022), 34 s b d + 5 a s^2 b bytes per layer in 16 bits, doubled for float32."""
+        d = self.d_model
+        parameters = self.n_layer * (4 + 2 * self.mlp_ratio) * d * d + 2 * self.vocab_size * d + self.max_len * d
+        activations = 2.0 * batch_size * seq_len * self.n_layer * (34 * d + 5 * self.n_head * seq_len)
+        return 16.0 * parameters, activations

@@ -12,7 +12,7 @@ from thex.aggregate import PROBE_FILES, SUMMARY_FILES, TABLE_NAMES, check_summar
 from thex.datasets import DatasetError
 from thex.codedeps import stage_files
 from thex.config import ConfigError, to_dict
-from thex.experiments import Cell, WorkflowConfig, lr_name, scale_name
+from thex.experiments import NAME_RE, Cell, WorkflowConfig, lr_name, scale_name
 from thex.models.architecture import ARCH_NAME
 from thex.plots import FIGURES
 from thex.tuning import prior_scores
@@ -82,8 +82,8 @@ ENV = "../envs/thex.yaml"
 
 
 wildcard_constraints:
-    experiment="[A-Za-z0-9_.-]+",
-    condition="[A-Za-z0-9_.-]+",
+    experiment=NAME_RE.pattern.strip("^$"),  # the config classes' pattern: no dot first
+    condition=NAME_RE.pattern.strip("^$"),
     arch=ARCH_NAME,  # the config classes' and the schema's pattern
     scale="d[0-9]+-pos_(auto|learned|none)",
     lr="[0-9][0-9.e+-]*",
