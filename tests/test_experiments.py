@@ -373,3 +373,16 @@ def test_a_grid_per_architecture_replaces_the_sweeps_for_that_architecture():
         WorkflowConfig.from_dict({**config, "sweep": {"lr_by_arch": {"mamba": [1.0e-3]}}})
     with pytest.raises(ConfigError, match=r"training_by_arch.hyena.lr: sweep.lr varies it"):
         WorkflowConfig.from_dict({**config, "training_by_arch": {"hyena": {"lr": 1.0e-3}}})
+
+
+def test_the_committed_config_reference_is_the_one_generated_from_the_config_classes():
+    from thex.schema import config_reference_markdown
+
+    committed = (REPO / "config" / "README.md").read_text()
+    assert committed == config_reference_markdown(), "run: python -m thex schema --out workflow/schemas/config.schema.yaml --docs config/README.md"
+    from thex.config import _field_types
+    from thex.experiments import WorkflowConfig
+
+    for key in _field_types(WorkflowConfig):  # every top-level key has a row that says what it is
+        row = next(line for line in committed.splitlines() if line.startswith(f"| `{key}` |"))
+        assert not row.rstrip().endswith("|  |"), f"{key}: no description (a comment beside the field)"

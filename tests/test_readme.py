@@ -51,11 +51,38 @@ def check_table(csv: pd.DataFrame, columns: list[str], rows: list[list[str]], wh
             )
 
 
-def test_every_marked_readme_table_matches_its_csv():
-    tables = readme_tables((ROOT / "README.md").read_text())
-    assert tables, "no marked result table in the README"
+DOCUMENTS = ["README.md", "config/README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_marked_table_matches_its_csv(document):
+    tables = readme_tables((ROOT / document).read_text())
+    if document == "README.md":
+        assert tables, "no marked result table in the README"
     for path, columns, rows in tables:
-        check_table(pd.read_csv(ROOT / path), columns, rows, f"README table from {path}")
+        check_table(pd.read_csv(ROOT / path), columns, rows, f"{document} table from {path}")
+
+
+def test_the_readme_is_a_front_door():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    for link in re.findall(r"\]\(((?:docs|config)/[^)#]+)\)", text):  # every page it points to exists
+        assert (ROOT / link).is_file(), link
+    for document in DOCUMENTS:  # and every page links to pages that exist
+        base = (ROOT / document).parent
+        for link in re.findall(r"\]\(([^)#:]+\.md)\)", (ROOT / document).read_text()):
+            assert (base / link).is_file(), f"{document} links to {link}"
+
+
+def test_the_layout_names_real_paths_and_every_package_module():
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- layout: checked by tests/test_readme.py -->\n```\n", 1)[1].split("```", 1)[0]
+    listed = [line.split()[0] for line in block.splitlines() if line.strip()]
+    for path in listed:
+        assert (ROOT / path).exists(), f"the layout lists {path}, which does not exist"
+    package = {p.name for p in (ROOT / "thex").iterdir() if not p.name.startswith(("_", ".")) and p.name != "__pycache__"}
+    unlisted = sorted(name for name in package if f"thex/{name}" + ("/" if (ROOT / "thex" / name).is_dir() else "") not in listed)
+    assert not unlisted, f"the layout omits thex/{unlisted[0]}"
 
 
 def test_the_checker_catches_a_wrong_number_and_an_unknown_row():

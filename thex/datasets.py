@@ -108,9 +108,11 @@ ListOpsSplit = Annotated[Mapping[str, Any], Overrides(SplitConfig, ListOpsConfig
 
 @dataclass(frozen=True)
 class DatasetConfig(Checked):
-    seed: int = 0
-    programs: ProgramConfig | None = None
-    listops: ListOpsConfig | None = None
+    """A dataset: its generator (programs or listops), seed and splits."""
+
+    seed: int = 0  # fixes every sample (with the generator config and chunk_size), whatever the machine
+    programs: ProgramConfig | None = None  # LoLa/MeMe programs (one of programs, listops)
+    listops: ListOpsConfig | None = None  # ListOps expressions
     # a split: its SplitConfig keys and the generator knobs it overrides, side by side
     splits: Annotated[Mapping[str, ProgramSplit | ListOpsSplit], Schema({"minProperties": 1})] = field(
         default_factory=lambda: {"train": {"n": 1000}, "test": {"n": 200}})  # fmt: skip

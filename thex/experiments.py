@@ -74,7 +74,7 @@ SCALE_RE = re.compile(r"d(?P<d_model>[0-9]+)-pos_(?P<pos_emb>auto|learned|none)"
 
 @dataclass(frozen=True)
 class Sweep(Checked):
-    """Settings varied across an experiment's jobs (README, "Learning rates are chosen per architecture on validation")."""
+    """Settings varied across an experiment's jobs (docs/outputs.md, "Learning rates are chosen per architecture on validation")."""
 
     # widths: every value is its own cell, reported side by side (a scale axis)
     d_model: Annotated[tuple[Annotated[int, AT_LEAST_1], ...], SOME_DISTINCT] | None = None
@@ -138,8 +138,8 @@ class DatasetReference(Checked):
 class Headline(Checked):
     """Where the paper's headline numbers are compared: which condition and THEX variant."""
 
-    experiment: str
-    condition: str
+    experiment: str  # the experiment holding the setting
+    condition: str  # its condition
     thex: Annotated[str, Schema({"pattern": f"^{THEX_PATTERN}$"})]  # the THEX variant standing for the paper's (THEX-12 / THEX-13 on 16 blocks)
     # author-reported exact match of each family
     reported: Annotated[Mapping[str, Annotated[float, FRACTION]], Schema({"propertyNames": {"enum": list(FAMILIES)}})] = field(default_factory=dict)
@@ -160,8 +160,9 @@ class ExperimentConfig(Checked):
     """An experiment: a base dataset config and named conditions (overrides of it, or
     another condition's dataset), trained with every architecture and seed."""
 
-    description: str = ""
-    data: DatasetOverrides = field(default_factory=dict)
+    description: str = ""  # what the experiment shows, in words
+    data: DatasetOverrides = field(default_factory=dict)  # the base dataset (DatasetConfig keys)
+    # named conditions: overrides merged onto `data`, or {dataset: experiment/condition} to reuse one
     conditions: Annotated[Mapping[str, DatasetOverrides | DatasetReference | None], Named] = field(
         default_factory=lambda: {"base": {}}
     )
@@ -190,11 +191,12 @@ class Probes(Checked):
 class WorkflowConfig(Checked):
     """The workflow config (config/*.yaml): experiments, architectures, seeds, and how jobs run."""
 
-    results: str = "results"
-    seeds: Seeds = (0, 1)
+    results: str = "results"  # the folder every output of this config goes under (datasets, runs, summary, tables, figures, logs)
+    seeds: Seeds = (0, 1)  # the reported seeds of every experiment (an experiment may give its own)
+    # models trained in every experiment: a name (gpt2, hyena, thex-N) or a list of mixers, one per block
     architectures: Architectures = ("gpt2", "hyena")
-    model: ModelOverrides = field(default_factory=dict)
-    training: TrainOverrides = field(default_factory=dict)
+    model: ModelOverrides = field(default_factory=dict)  # the model of every job (ModelConfig keys)
+    training: TrainOverrides = field(default_factory=dict)  # the training of every job (TrainConfig keys)
     # Training overrides per architecture, e.g. {gpt2: {lr: 1.0e-3}, hyena: {lr: 1.0e-2}}:
     # the best learning rate differs by architecture (docs/calibration.md). A key is an
     # architecture name or a family (gpt2, hyena, thex: every thex-N); the name wins.
@@ -210,9 +212,9 @@ class WorkflowConfig(Checked):
     workers: Annotated[int, AT_LEAST_1] = 2  # generator processes per dataset job
     summary_dir: str = ""  # where the collected results are (default: {results}/summary)
     regenerate: bool = False  # tables/figures/report from summary_dir only; no data, training
-    headline: Mapping[str, Headline] = field(default_factory=dict)
-    probes: Probes = field(default_factory=Probes)
-    experiments: Annotated[Mapping[str, ExperimentConfig], NamedExperiments] = field(default_factory=dict)
+    headline: Mapping[str, Headline] = field(default_factory=dict)  # settings compared with the paper's numbers, tested as its claims
+    probes: Probes = field(default_factory=Probes)  # what the probe stage measures in every reported run
+    experiments: Annotated[Mapping[str, ExperimentConfig], NamedExperiments] = field(default_factory=dict)  # the experiments, by name
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "WorkflowConfig":
