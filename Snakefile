@@ -42,6 +42,7 @@ if not WORKFLOW_CONFIG.regenerate:
 
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/report.smk"
 
 
 localrules:
@@ -55,6 +56,7 @@ rule all:
         SUMMARY_OUT,
         TABLES,
         FIGURES_OUT,
+        LANDING,
 
 
 rule figures:
@@ -62,3 +64,4 @@ rule figures:
         SUMMARY_OUT,
         TABLES,
         FIGURES_OUT,
+        LANDING,

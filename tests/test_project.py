@@ -55,6 +55,9 @@ def test_ci_runs_the_readme_test_command(tmp_path, make_status, ci_status):
     fake_make = tmp_path / "bin" / "make"
     fake_make.write_text(f'#!/bin/sh\necho "$PWD $*" >> "{tmp_path}/calls"\nexit {make_status}\n')
     fake_make.chmod(0o755)
+    fake_browser = tmp_path / "bin" / "chromium"  # present: .ci/run does not install one
+    fake_browser.write_text("#!/bin/sh\nexit 0\n")
+    fake_browser.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     run = subprocess.run([str(tmp_path / ".ci" / "run")], cwd="/", env=env, capture_output=True, text=True)
     assert (tmp_path / "calls").read_text() == f"{tmp_path} test\n"  # the README's command, from the root

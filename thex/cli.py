@@ -27,6 +27,7 @@ COMMANDS = {
     "merge-summaries": "combine the summaries of a study run in parts into one",
     "tables": "comparison tables (CSV, Markdown) from a results summary",
     "plots": "the figures (PNG, SVG) from a results summary",
+    "landing": "the report's landing page from the tables and the main figure",
     "schema": "the workflow config's JSON schema, from the config classes",
 }
 

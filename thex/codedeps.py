@@ -112,6 +112,7 @@ STAGE_COMMANDS = {
     "collect": "collect",
     "tables": "tables",
     "plots": "plots",
+    "landing": "landing",
 }
 
 

@@ -15,6 +15,7 @@ from thex.config import ConfigError, to_dict
 from thex.experiments import NAME_RE, Cell, WorkflowConfig, lr_name, scale_name
 from thex.models.architecture import ARCH_NAME
 from thex.plots import FIGURES
+from thex.report import MAIN_FIGURE
 from thex.tuning import prior_scores
 
 # The config classes check first (their messages name the key and suggest a spelling),
@@ -35,6 +36,7 @@ SUMMARY = WORKFLOW_CONFIG.summary_path
 TABLES = expand(
     f"{RESULTS}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"]
 )
+LANDING = f"{RESULTS}/report/landing.rst"  # workflow/report/workflow.rst includes it
 FIGURES_OUT = expand(
     f"{RESULTS}/figures/{{name}}.{{ext}}", name=list(FIGURES), ext=["png", "svg"]
 )
