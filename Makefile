@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test venv figures lint
+.PHONY: reproduce test venv figures lint check
 
 venv: $(VENV)/.installed
 
@@ -42,3 +42,10 @@ test: venv
 lint: venv
 	$(BIN)/python -m snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+# Whether your run of CONFIG reproduces its committed reference summary: bitwise where the
+# provenance (torch build, CPU kernel path, device, threads, code) is the same, else
+# statistically; one table and one line, exit 1 if it does not (thex/reproduce.py).
+check: venv
+	$(BIN)/python -m thex check --config $(CONFIG) --out-dir results/check --strict
+

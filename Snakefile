@@ -45,6 +45,11 @@ include: "workflow/rules/plots.smk"
 include: "workflow/rules/report.smk"
 
 
+if CHECK_LINE:
+
+    include: "workflow/rules/check.smk"
+
+
 localrules:
     all,
     figures,

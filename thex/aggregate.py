@@ -49,6 +49,9 @@ IDENTITY = [*CELL, "lr", "seed"]
 REQUIRED_SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet", "selection.parquet", "baselines.parquet", "datasets.json")
 # The probe stage's per-item results (thex/probes.py): empty when the stage was off, and
 # absent from summaries collected before it existed (whose probe tables are then empty).
+# The provenance a run records (thex.devices.provenance and the train stage's code hash),
+# as runs.parquet columns prov_<key>: what `python -m thex check` compares
+PROVENANCE_KEYS = ("torch_version", "torch_git", "cuda_version", "cpu_capability", "device", "gpu_name", "threads", "machine", "code_hash")
 PROBE_FILES = ("ablations.parquet", "probes.parquet", "attention.parquet")
 SUMMARY_FILES = REQUIRED_SUMMARY_FILES + PROBE_FILES
 # The slice columns, each with its table (operators exploded into one row per operator) and
@@ -138,6 +141,8 @@ def collect(
                     "final_loss_all": summary["final_loss_all"],
                     "steps": summary["steps"],
                     "device": summary["device"],
+                    # what decides bitwise agreement (thex.devices.provenance); absent in older runs
+                    **{f"prov_{key}": summary.get("provenance", {}).get(key) for key in PROVENANCE_KEYS},
                 }
             )
     if not runs:

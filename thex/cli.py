@@ -28,6 +28,7 @@ COMMANDS = {
     "tables": "comparison tables (CSV, Markdown) from a results summary",
     "plots": "the figures (PNG, SVG) from a results summary",
     "landing": "the report's landing page from the tables and the main figure",
+    "check": "whether a run reproduces a committed summary, bitwise or statistically",
     "schema": "the workflow config's JSON schema, from the config classes",
 }
 

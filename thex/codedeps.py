@@ -113,6 +113,7 @@ STAGE_COMMANDS = {
     "tables": "tables",
     "plots": "plots",
     "landing": "landing",
+    "check": "check",
 }
 
 

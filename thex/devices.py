@@ -112,3 +112,23 @@ def set_determinism(enabled: bool, device: torch.device, compiled: bool) -> None
         # compiler stack to do so: 3 s of every job's start on a laptop CPU. Without
         # compile the flag below is all it changes.
         setter(enabled, warn_only=warn_only)
+
+
+def provenance(device: torch.device) -> dict[str, object]:
+    """What decides whether two runs of one config and seed agree bit for bit: the torch
+    build, the CPU kernel path it dispatched to (ATEN_CPU_CAPABILITY can force another),
+    the device and GPU, and the thread count. Recorded with every run (train_summary.json)
+    and read by `python -m thex check`; the code hash is recorded beside it."""
+    import platform
+
+    return {
+        "torch_version": torch.__version__,
+        "torch_git": torch.version.git_version,
+        "cuda_version": torch.version.cuda or "",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "device": device.type,
+        "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "",
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+    }
+

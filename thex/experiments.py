@@ -211,6 +211,8 @@ class WorkflowConfig(Checked):
     runtime: Annotated[int, AT_LEAST_1] = 60  # minutes per training job (cluster time limit)
     workers: Annotated[int, AT_LEAST_1] = 2  # generator processes per dataset job
     summary_dir: str = ""  # where the collected results are (default: {results}/summary)
+    # a committed summary of this config that `snakemake check` / `python -m thex check` compares this run with
+    reference: str = ""
     regenerate: bool = False  # tables/figures/report from summary_dir only; no data, training
     headline: Mapping[str, Headline] = field(default_factory=dict)  # settings compared with the paper's numbers, tested as its claims
     probes: Probes = field(default_factory=Probes)  # what the probe stage measures in every reported run

@@ -43,9 +43,12 @@ def _table(header: list[str], rows: list[list[str]], bold: int | None = None) ->
     return f"<table><thead><tr>{cells(header, 'th')}</tr></thead><tbody>\n{body}\n</tbody></table>"
 
 
-def landing_html(headline: pd.DataFrame, orderings: pd.DataFrame, figure_png: bytes) -> str:
-    """The landing page's body from the headline and orderings tables and the main figure."""
+def landing_html(headline: pd.DataFrame, orderings: pd.DataFrame, figure_png: bytes, check: str | None = None) -> str:
+    """The landing page's body from the headline and orderings tables, the main figure and,
+    where the config names a reference, the reproduction check's line."""
     parts = [STYLE]
+    if check:
+        parts.append(f"<p><b>Reproduction</b> (python -m thex check, table under results/check/): {html.escape(check)}.</p>")
     if headline.empty:
         parts.append("<p>This config has no headline setting (<code>headline:</code>), so there is no comparison with the "
                      "paper to show here; every table and figure is under Tables and Figures (left).</p>")  # fmt: skip
@@ -75,11 +78,11 @@ def landing_html(headline: pd.DataFrame, orderings: pd.DataFrame, figure_png: by
     return "\n".join(parts)
 
 
-def landing_rst(tables_dir: str | os.PathLike, figure: str | os.PathLike) -> str:
+def landing_rst(tables_dir: str | os.PathLike, figure: str | os.PathLike, check: str | None = None) -> str:
     """The landing page (reStructuredText: a title and one raw HTML block) from a results
     folder's tables (headline.csv, orderings.csv) and its main figure (a PNG)."""
     tables_dir = Path(tables_dir)
-    body = landing_html(pd.read_csv(tables_dir / "headline.csv"), pd.read_csv(tables_dir / "orderings.csv"), Path(figure).read_bytes())
+    body = landing_html(pd.read_csv(tables_dir / "headline.csv"), pd.read_csv(tables_dir / "orderings.csv"), Path(figure).read_bytes(), check)
     # docutils drops input lines over 10,000 characters: the data URI goes in lines of 76
     # (browsers ignore whitespace in base64)
     lines = []

@@ -37,7 +37,7 @@ from thex.codedeps import code_hash
 from thex.config import ConfigError, to_dict
 from thex.data import TokenizedSplit, dataset_splits, masked_losses
 from thex.datasets import read_metadata
-from thex.devices import resolve_device, set_determinism
+from thex.devices import provenance, resolve_device, set_determinism
 from thex.errors import ThexError
 from thex.evaluation import score_split
 from thex.io import atomic_path, progress_bar, sha256_file, write_json, write_text
@@ -447,6 +447,7 @@ def _summary(model, model_cfg: ModelConfig, arch: str, seed: int, experiment: st
         "device": str(device),
         "torch_version": torch.__version__,
         "package_version": thex.__version__,
+        "provenance": {**provenance(device), "code_hash": code_hash("train")},
     }
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from thex.aggregate import PROBE_FILES, SUMMARY_FILES, TABLE_NAMES, check_summary
+from thex.aggregate import (
+    PROBE_FILES,
+    REQUIRED_SUMMARY_FILES,
+    SUMMARY_FILES,
+    TABLE_NAMES,
+    check_summary,
+)
 from thex.datasets import DatasetError
 from thex.codedeps import stage_files
 from thex.config import ConfigError, to_dict
@@ -37,6 +43,11 @@ TABLES = expand(
     f"{RESULTS}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"]
 )
 LANDING = f"{RESULTS}/report/landing.rst"  # workflow/report/workflow.rst includes it
+# The committed summary this run is checked against (config `reference`), if any: not
+# when regenerating, whose summary is a committed one already.
+REFERENCE = "" if WORKFLOW_CONFIG.regenerate else WORKFLOW_CONFIG.reference
+CHECK_LINE = f"{RESULTS}/check/reproduction.txt" if REFERENCE else None
+CONFIG_FILE = (workflow.overwrite_configfiles or ["config/config.yaml"])[-1]
 FIGURES_OUT = expand(
     f"{RESULTS}/figures/{{name}}.{{ext}}", name=list(FIGURES), ext=["png", "svg"]
 )

@@ -12,6 +12,7 @@ rule landing:
         headline=f"{RESULTS}/tables/headline.csv",
         orderings=f"{RESULTS}/tables/orderings.csv",
         figure=f"{RESULTS}/figures/{MAIN_FIGURE}.png",
+        check=[CHECK_LINE] if CHECK_LINE else [],
         code=stage_code("landing"),
     output:
         LANDING,
@@ -22,5 +23,7 @@ rule landing:
     params:
         thex=THEX_COMMAND,
         tables_dir=lambda w, input: parent(input.headline),
+        check=lambda w, input: f"--check {input.check}" if input.check else "",
     shell:
-        "{params.thex} landing --tables-dir {params.tables_dir} --figure {input.figure} --out {output} > {log} 2>&1"
+        "{params.thex} landing --tables-dir {params.tables_dir} --figure {input.figure} {params.check}"
+        " --out {output} > {log} 2>&1"
