@@ -53,7 +53,7 @@ def test_architecture_names():
         ("thex-0", 4, "block 0 is outside 1..4"),
         ("thex-", 4, "unknown architecture 'thex-'"),
         ("thex-2+2", 4, "names a block twice"),
-        ("bert", 4, "unknown architecture 'bert'; valid: attn, gpt2, hyena, thex-I"),
+        ("bert", 4, "unknown architecture 'bert' (known: gpt2, attn, hyena, thex-N, thex-N+M, or a list of mixers: attn, hyena)"),
         (["attn"], 2, "lists 1 blocks but n_layer is 2"),
         (["attn", "lstm"], 2, "unknown mixer 'lstm'"),
     ],

@@ -342,7 +342,10 @@ _BOUNDS = {
     "maximum": (operator.le, "<=", "]"),
     "exclusiveMaximum": (operator.lt, "<", ")"),
 }
-_KEYWORDS = (*_BOUNDS, "pattern", "minItems", "minProperties", "uniqueItems", "propertyNames", "enum", "not", "description")
+# ... and three of ours: `message` (the rule in an error message, where it names what the
+# registries hold), `jsonSchema` (what the JSON schema says instead: no registry in it, so
+# that registering a mixer changes no committed file), `description` (docs and messages)
+_KEYWORDS = (*_BOUNDS, "pattern", "minItems", "minProperties", "uniqueItems", "propertyNames", "enum", "not", "description", "message", "jsonSchema")
 
 
 def _check_bounds(keywords: Mapping[str, Any], value: Any, where: str) -> None:
@@ -368,8 +371,8 @@ def _check_keywords(keywords: Mapping[str, Any], value: Any, where: str) -> None
             twice = next(v for i, v in enumerate(value) if v in value[:i])
             raise ConfigError(f"{where}: {twice!r} is given twice in {list(value)}")
         elif keyword == "pattern" and not re.search(arg, value):
-            if "description" in keywords:  # the rule in words, not the expression
-                raise ConfigError(f"{where}: {value!r} is not {keywords['description']}")
+            if "message" in keywords or "description" in keywords:  # the rule in words, not the expression
+                raise ConfigError(f"{where}: {value!r} is not {keywords.get('message', keywords.get('description'))}")
             raise ConfigError(f"{where}: {value!r} does not match {arg}")
         elif keyword == "not" and set(arg) == {"enum"} and value in arg["enum"]:
             raise ConfigError(f"{where}: {value!r} is reserved ({', '.join(arg['enum'])} are not allowed here)")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import re
 from itertools import product
 from dataclasses import dataclass, field
@@ -34,8 +35,8 @@ from typing import Annotated, Any, Iterator, Literal, Mapping, NamedTuple
 from thex.config import AT_LEAST_0, AT_LEAST_1, FRACTION, POSITIVE, SOME_DISTINCT, Checked, ConfigError, Overrides, Schema, at_least, from_dict, to_dict
 from thex.datasets import DatasetConfig
 from thex.models import ModelConfig, parse_architecture
-from thex.models.architecture import (FAMILIES, KNOWN_ARCHITECTURES, KNOWN_MIXERS, MIXER_PATTERN, NAME_PATTERN, THEX_PATTERN,
-                                      architecture_name, family)
+from thex.models.architecture import (ANY_ARCHITECTURE, ANY_MIXER, ARCHITECTURE_RULE, FAMILIES, KNOWN_ARCHITECTURES, KNOWN_MIXERS,
+                                      MIXER_PATTERN, NAME_PATTERN, THEX_PATTERN, architecture_name, family)
 from thex.run_config import ModelOverrides, RunConfig, TrainOverrides
 
 # The eight experiment groups of the study (README, "What the default run does"); each config names its own.
@@ -45,16 +46,18 @@ KNOWN_EXPERIMENTS = ("memorization", "globals", "length", "operators", "multilan
 NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 RESERVED_NAMES = ("summary", "tables", "figures", "logs")
 # The job-memory check (WorkflowConfig._check_memory): the sequence length assumed where a
-# config leaves model.max_len to the data, and the memory of the GPUs the GPU profiles
-# target (an H100's 80 GB)
-ASSUMED_SEQ_LEN, GPU_MEMORY_MB = 256, 80_000
+# config leaves model.max_len to the data (the longest programs of the verdict study's
+# data are 92 and 105 tokens), and the memory of the GPUs the GPU profiles target (80 GB)
+ASSUMED_SEQ_LEN, GPU_MEMORY_MB = 128, 80_000
 
 # Types that say more than their Python type: `Schema` keywords, checked by from_dict and
 # written into the JSON schema (thex/schema.py)
 # An architecture: a name, or a list of mixer names (one per block), which becomes the
 # name with the mixers joined by dots (models/architecture.py)
-Architecture = (Annotated[str, Schema({"pattern": NAME_PATTERN, "description": KNOWN_ARCHITECTURES})]
-                | tuple[Annotated[str, Schema({"pattern": MIXER_PATTERN, "description": KNOWN_MIXERS})], ...])
+Architecture = (Annotated[str, Schema({"pattern": NAME_PATTERN, "message": KNOWN_ARCHITECTURES, "description": ARCHITECTURE_RULE,
+                                       "jsonSchema": {"pattern": ANY_ARCHITECTURE}})]
+                | tuple[Annotated[str, Schema({"pattern": MIXER_PATTERN, "message": KNOWN_MIXERS, "description": "a registered mixer",
+                                               "jsonSchema": {"pattern": ANY_MIXER}})], ...])  # fmt: skip
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?|claim)$"
 Seed = Annotated[int, AT_LEAST_0]
 Architectures = Annotated[tuple[Architecture, ...], SOME_DISTINCT]
@@ -290,7 +293,7 @@ class WorkflowConfig(Checked):
             try:
                 parse_architecture(arch, n_layer)
             except (ValueError, ConfigError) as err:
-                raise ConfigError(f"experiments.{name}: architecture {arch!r}: {err}") from None
+                raise ConfigError(f"experiments.{name}: {err}") from None  # the message names the architecture
             for d_model, pos_emb, lr in product(sweep.d_model or (None,), sweep.pos_emb or (None,), self.swept_lrs(name, arch) or (None,)):
                 job = ", ".join(f"{k} {v}" for k, v in (("d_model", d_model), ("pos_emb", pos_emb), ("lr", lr)) if v is not None)
                 where = f"experiments.{name} ({arch}" + (f", sweep {job})" if job else ")")
@@ -301,11 +304,14 @@ class WorkflowConfig(Checked):
 
     def _check_memory(self, run: RunConfig, model: ModelConfig, where: str) -> None:
         """A job whose estimated memory (ModelConfig.training_bytes) exceeds what it may use:
-        mem_mb on a CPU, GPU_MEMORY_MB with GPUs. Without model.max_len the sequence length
+        mem_mb or the machine's memory on a CPU, GPU_MEMORY_MB with GPUs. Without model.max_len the sequence length
         is taken as ASSUMED_SEQ_LEN (the data is not generated yet)."""
         seq_len = run.model.get("max_len") or ASSUMED_SEQ_LEN
         parameters, activations = dataclasses.replace(model, max_len=seq_len).training_bytes(run.training.batch_size, seq_len)
-        limit_mb, limit = (GPU_MEMORY_MB, "a GPU's memory") if self.gpus else (self.mem_mb, "mem_mb")
+        # on a CPU: what the job may ask a scheduler for, or this machine's memory if larger
+        # (run here, mem_mb is not enforced)
+        machine_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 1_000_000
+        limit_mb, limit = (GPU_MEMORY_MB, "a GPU's memory") if self.gpus else max((self.mem_mb, "mem_mb"), (machine_mb, "this machine's memory"))
         if parameters + activations > limit_mb * 1e6:
             raise ConfigError(
                 f"{where}: model.d_model {model.d_model} x n_layer {model.n_layer} at training.batch_size "

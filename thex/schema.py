@@ -56,7 +56,9 @@ class SchemaBuilder:
                 if isinstance(mark, Overrides):
                     return self._object(mark.classes, partial=True, exclude=mark.exclude)
                 if isinstance(mark, Schema):
-                    extra.update(mark.keywords)
+                    keywords = dict(mark.keywords)
+                    extra.update(keywords.pop("jsonSchema", keywords))  # a mark may say what the JSON schema says instead
+                    extra.pop("message", None)
         return {**self._plain(tp, partial), **extra}
 
     def _plain(self, tp: Any, partial: bool) -> dict[str, Any]:
@@ -174,6 +176,7 @@ def _rule_text(keywords: dict[str, Any]) -> list[str]:
     rules = [template.format(keywords[k]) for k, template in _RULES.items() if k in keywords]
     if "pattern" in keywords:
         rules.append(keywords.get("description", f"matches `{keywords['pattern']}`"))
+    keywords = {k: v for k, v in keywords.items() if k != "jsonSchema"}
     if "enum" in keywords:
         rules.append("one of " + ", ".join(map(str, keywords["enum"])))
     if keywords.get("minItems") == 1 or keywords.get("minProperties") == 1:
@@ -258,7 +261,7 @@ def config_reference_markdown() -> str:
         "here, a value of the wrong type or out of its bounds, is one line naming it (with the",
         "nearest valid key for a misspelling). Beyond the bounds listed: every integer must fit 64",
         "bits and every number float32 (not infinite, not so small it rounds to 0); a job whose",
-        "estimated memory exceeds `mem_mb` (or a GPU's 80 GB) is refused with the figure; names",
+        "estimated memory exceeds both `mem_mb` and the machine's memory (a GPU's 80 GB with `gpus`) is refused with the figure; names",
         "of experiments and conditions become folders, so they cannot start with a dot, and",
         "`summary`, `tables`, `figures`, `logs` are reserved. `1e-3` and `4e6` are read as numbers.",
         "",

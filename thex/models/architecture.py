@@ -36,7 +36,12 @@ _MIXER = "(?:" + "|".join(sorted(MIXERS)) + ")"
 ARCH_NAME = "(?:" + "|".join(sorted(UNIFORM_ALIASES)) + rf"|{_MIXER}(?:\.{_MIXER})*|{THEX_PATTERN})"
 NAME_PATTERN = f"^{ARCH_NAME}$"
 MIXER_PATTERN = f"^{_MIXER}$"
-# The same in words, for messages: "'mamba' is not a known architecture (...)"
+# What the JSON schema and the config reference say of a name, which no registered mixer
+# changes (the exact rule is NAME_PATTERN, checked by the config classes)
+ANY_ARCHITECTURE = r"^[a-z][a-z0-9]*(?:[.+-][a-z0-9]+)*$"
+ANY_MIXER = f"^{MIXER_NAME}$"
+ARCHITECTURE_RULE = "a known architecture: gpt2, thex-N, thex-N+M, a registered mixer, or a list of mixers (one per block)"
+# The same with the registry's names, for messages: "'mamba' is not a known architecture (...)"
 KNOWN_ARCHITECTURES = (f"a known architecture ({', '.join([*sorted(UNIFORM_ALIASES), *sorted(MIXERS)])}, thex-N, thex-N+M, "
                        f"or a list of mixers: {', '.join(sorted(MIXERS))})")  # fmt: skip
 KNOWN_MIXERS = f"a known mixer ({', '.join(sorted(MIXERS))})"
@@ -89,17 +94,17 @@ def parse_architecture(arch: str | Sequence[str], n_layer: int) -> list[str]:
     if "." in name or not isinstance(arch, str):
         blocks = name.split(".")
         if len(blocks) != n_layer:
-            raise ValueError(f"architecture {name!r} lists {len(blocks)} blocks but n_layer is {n_layer}")
+            raise ValueError(f"architecture {name!r}: lists {len(blocks)} blocks but n_layer is {n_layer}")
         unknown = [b for b in blocks if b not in MIXERS]
         if unknown:
-            raise ValueError(f"unknown mixer {unknown[0]!r}; registered mixers: {', '.join(sorted(MIXERS))}")
+            raise ValueError(f"architecture {name!r}: unknown mixer {unknown[0]!r} (registered: {', '.join(sorted(MIXERS))})")
         return blocks
     uniform = UNIFORM_ALIASES.get(name, name)
     if uniform in MIXERS:
         return [uniform] * n_layer
     match = re.fullmatch(THEX_PATTERN, name)
     if match is None:
-        raise ValueError(f"unknown architecture {arch!r}; valid: {architecture_names()}")
+        raise ValueError(f"unknown architecture {arch!r} (known: {KNOWN_ARCHITECTURES.removeprefix('a known architecture (')}")
     positions = [int(p) for p in match.group(1).split("+")]
     bad = [p for p in positions if not 1 <= p <= n_layer]
     if bad:

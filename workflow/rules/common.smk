@@ -5,7 +5,6 @@ import re
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from thex.aggregate import (
@@ -24,13 +23,14 @@ from thex.plots import FIGURES
 from thex.report import MAIN_FIGURE
 from thex.tuning import prior_scores
 
-# The config classes check first (their messages name the key and suggest a spelling),
-# then the JSON schema derived from them (python -m thex schema), which tools can read.
+# The config classes are the one validator: their messages name the key and suggest a
+# spelling. The JSON schema derived from them (workflow/schemas/config.schema.yaml, by
+# python -m thex schema) is for editors and other tools; it says nothing the classes do
+# not, so validating against it as well could only refuse what they accepted.
 try:
     WORKFLOW_CONFIG = WorkflowConfig.from_dict(config)
 except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
-validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = WORKFLOW_CONFIG.results
 LOGS = f"{RESULTS}/logs"  # each config's logs beside its results, so configs never share one
