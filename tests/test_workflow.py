@@ -158,7 +158,7 @@ def test_a_deleted_summary_file_is_rebuilt_with_what_follows_it(tiny_run, workfl
     shutil.copytree(tiny_run, run, symlinks=True)
     (run / "results" / "summary" / "evaluations.parquet").unlink()
     counts = job_counts(snakemake(run, "--configfile", str(TINY), "-n", repo=repo).stdout)
-    assert {rule: n for rule, n in counts.items() if rule != "total"} == {"collect": 1, "tables": 1, "plots": 1, "all": 1}
+    assert {rule: n for rule, n in counts.items() if rule != "total"} == {"collect": 1, "tables": 1, "plots": 1, "landing": 1, "all": 1}
     # regenerating from a summary folder that lacks the file: an error naming it
     regen = snakemake(run, "--configfile", str(TINY), "-n", "--config", "regenerate=True",
                       f"summary_dir={run / 'results' / 'summary'}", repo=repo)  # fmt: skip
@@ -173,20 +173,20 @@ def test_code_changes_rerun_their_stage_and_what_follows_only(tiny_run, workflow
         fh.write("\n# a change to the plotting code\n")
     plots = snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy)
     assert plots.returncode == 0, plots.stderr
-    assert job_counts(plots.stdout) == {"plots": 1, "all": 1, "total": 2}
+    assert job_counts(plots.stdout) == {"plots": 1, "landing": 1, "all": 1, "total": 3}  # the landing page shows a figure
     # One command's code (say its --help text) reruns its own stage only.
     with open(workflow_copy / "thex" / "commands" / "plots.py", "a") as fh:
         fh.write("\n# a change to the plots command\n")
     plots_command = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
-    assert plots_command == {"plots": 1, "all": 1, "total": 2}
+    assert plots_command == {"plots": 1, "landing": 1, "all": 1, "total": 3}
     with open(workflow_copy / "thex" / "commands" / "tables.py", "a") as fh:
         fh.write("\n# a change to the tables command\n")
     assert job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout) == {
-        "tables": 1, "plots": 1, "all": 1, "total": 3}  # fmt: skip
+        "tables": 1, "plots": 1, "landing": 1, "all": 1, "total": 4}  # fmt: skip
     with open(workflow_copy / "thex" / "stats.py", "a") as fh:
         fh.write("\n# a change to the statistics\n")
     stats = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
-    assert stats == {"collect": 1, "tables": 1, "plots": 1, "all": 1, "total": 4}
+    assert stats == {"collect": 1, "tables": 1, "plots": 1, "landing": 1, "all": 1, "total": 5}
     with open(workflow_copy / "thex" / "commands" / "train.py", "a") as fh:
         fh.write("\n# a change to the train command\n")
     train_command = job_counts(snakemake(tiny_run, "--configfile", str(TINY), "-n", repo=workflow_copy).stdout)
@@ -257,7 +257,7 @@ def test_regenerate_builds_figures_from_a_summary_without_training(tiny_run, tmp
         tmp_path, "figures", "--configfile", str(TINY), "--cores", "1", "--config", "regenerate=True", f"summary_dir={summary}"
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert job_counts(run.stdout + run.stderr) == {"figures": 1, "plots": 1, "tables": 1, "total": 3}
+    assert job_counts(run.stdout + run.stderr) == {"figures": 1, "plots": 1, "tables": 1, "landing": 1, "total": 4}
     assert (tmp_path / "results" / "figures" / "em_by_placement.png").exists()
     assert (tmp_path / "results" / "tables" / "headline.md").exists()
     assert not any((tmp_path / "results").rglob("*.safetensors"))
@@ -312,7 +312,7 @@ def test_paper_config_dry_run_lists_the_expected_jobs(tmp_path):
     assert len(generate) == 13 and set(generate.values()) == {1} and "generate_globals_with_globals" in generate
     rest = {rule: n for rule, n in counts.items() if rule not in generate}
     # A dry run stops at the learning-rate choices (checkpoints): the evaluations follow them.
-    assert rest == {"train": 252, "select_lr": 100, "collect": 1, "tables": 1, "plots": 1, "all": 1, "total": 369}
+    assert rest == {"train": 252, "select_lr": 100, "collect": 1, "tables": 1, "plots": 1, "landing": 1, "all": 1, "total": 370}
     assert re.search(r"results/paper/globals/with_globals/thex-12/d\d+-pos_auto/lr[0-9.e-]+/seed2/model.safetensors", dry.stdout)
     assert re.search(r"results/paper/placement/length/thex-16/d\d+-pos_auto/lr[0-9.e-]+/seed1/model.safetensors", dry.stdout)
 
@@ -324,7 +324,7 @@ def test_a_configfile_replaces_the_default_config_from_the_repository_root():
     dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config/paper.yaml"],
                          cwd=REPO, capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert job_counts(dry.stdout)["total"] == 369
+    assert job_counts(dry.stdout)["total"] == 370
     assert "is extended by additional config" not in dry.stdout + dry.stderr
     default = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", "results=elsewhere"],
                              cwd=REPO, capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
