@@ -47,5 +47,5 @@ lint: venv
 # provenance (torch build, CPU kernel path, device, threads, code) is the same, else
 # statistically; one table and one line, exit 1 if it does not (thex/reproduce.py).
 check: venv
-	$(BIN)/python -m thex check --config $(CONFIG) --out-dir results/check --strict
+	$(BIN)/python -m thex check --config $(CONFIG) --strict
 

@@ -48,7 +48,7 @@ def landing_html(headline: pd.DataFrame, orderings: pd.DataFrame, figure_png: by
     where the config names a reference, the reproduction check's line."""
     parts = [STYLE]
     if check:
-        parts.append(f"<p><b>Reproduction</b> (python -m thex check, table under results/check/): {html.escape(check)}.</p>")
+        parts.append(f"<p><b>Reproduction</b> (python -m thex check; its table is in the results folder's check/): {html.escape(check)}.</p>")
     if headline.empty:
         parts.append("<p>This config has no headline setting (<code>headline:</code>), so there is no comparison with the "
                      "paper to show here; every table and figure is under Tables and Figures (left).</p>")  # fmt: skip

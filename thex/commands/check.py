@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", type=Path, default=Path("config/config.yaml"), help="the run's config (its results, headline and reference)")
     parser.add_argument("--summary-dir", type=Path, help="the run's summary (default: the config's)")
     parser.add_argument("--reference", type=Path, help="the committed summary (default: the config's `reference`)")
-    parser.add_argument("--out-dir", type=Path, help="write reproduction.csv, .md and .txt here")
+    parser.add_argument("--out-dir", type=Path, help="write reproduction.csv, .md and .txt here (default: the config's results/check)")
     parser.add_argument("--strict", action="store_true", help="exit with 1 when the run does not reproduce the reference")
     args = parser.parse_args(argv)
     config = WorkflowConfig.from_dict(load_yaml(args.config))
@@ -31,9 +31,9 @@ def main(argv: list[str]) -> int:
     markdown = to_markdown(result.table, f"Reproduction of {reference} ({result.mode})", result.line)
     print(markdown)
     print(result.line)
-    if args.out_dir is not None:
-        with atomic_path(args.out_dir / "reproduction.csv") as tmp:
-            result.table.to_csv(tmp, index=False)
-        write_text(args.out_dir / "reproduction.md", markdown)
-        write_text(args.out_dir / "reproduction.txt", result.line + "\n")
+    out_dir = args.out_dir or Path(config.results) / "check"
+    with atomic_path(out_dir / "reproduction.csv") as tmp:
+        result.table.to_csv(tmp, index=False)
+    write_text(out_dir / "reproduction.md", markdown)
+    write_text(out_dir / "reproduction.txt", result.line + "\n")
     return 1 if args.strict and not result.reproduced else 0
