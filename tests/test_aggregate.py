@@ -419,3 +419,14 @@ def test_takeoff_reports_exact_match_given_takeoff_over_reported_seeds():
     assert table.loc["thex-3", "em_given_takeoff"] == pytest.approx(0.775)
     assert table.loc["thex-3", "em_given_takeoff_ci_low"] < 0.775 < table.loc["thex-3", "em_given_takeoff_ci_high"]
     assert table.loc["hyena", "em_given_takeoff"] == pytest.approx(0.5)
+
+
+def test_tables_order_models_as_legends_do_not_alphabetically():
+    from thex.aggregate import in_model_order
+
+    table = pd.DataFrame({"experiment": ["e"] * 6 + ["a"], "arch": ["thex-10", "hyena.attn", "gpt2", "thex-2", "hyena", "gpt2/pos-none", "thex-2"],
+                          "em_mean": range(7)})  # fmt: skip
+    ordered = in_model_order(table)
+    assert list(zip(ordered.experiment, ordered.arch)) == [("a", "thex-2"), ("e", "gpt2"), ("e", "gpt2/pos-none"), ("e", "hyena"),
+                                                           ("e", "thex-2"), ("e", "thex-10"), ("e", "hyena.attn")]  # fmt: skip
+    assert ordered.em_mean.tolist() == [6, 2, 5, 4, 3, 0, 1]  # rows move whole

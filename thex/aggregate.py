@@ -617,6 +617,18 @@ def label_order(label: str) -> tuple:
     return (arch == MAJORITY, order_key(arch), variant)
 
 
+def in_model_order(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with its rows in order of the columns up to its model column (`arch` or
+    `model`), that column ordered by label_order (gpt2, hyena, THEX by block, other mixer
+    lists; not alphabetically, which puts thex-10 before thex-2 and a new mixer first)."""
+    column = next((c for c in ("arch", "model") if c in table.columns), None)
+    if column is None or table.empty:
+        return table
+    keys = list(table.columns[: table.columns.get_loc(column) + 1])
+    order = lambda values: values.map(label_order) if values.name == column else values  # noqa: E731
+    return table.sort_values(keys, key=order, kind="stable").reset_index(drop=True)
+
+
 def _arch_order(labels: Iterable[str]) -> list[str]:
     """The distinct model labels in `label_order`."""
     return sorted(set(labels), key=label_order)
@@ -866,6 +878,8 @@ def write_tables(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, hea
         notes[f"slice_{column}"] = (f"Exact match by {column}", "")
     written = []
     for name, frame in tables.items():
+        if name not in ("headline", "orderings", "comparisons"):  # those three are in the order of their claims
+            frame = in_model_order(frame)
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
         write_text(out_dir / f"{name}.md", to_markdown(frame, *notes[name]))
