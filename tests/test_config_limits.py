@@ -5,6 +5,7 @@ key is covered without editing this file."""
 
 from __future__ import annotations
 
+import collections.abc
 import copy
 import dataclasses
 import typing
@@ -55,15 +56,13 @@ def _leaves(tp: Any, path: tuple[str, ...], seen: set) -> Iterator[tuple[tuple[s
                 yield from _leaves(arm, path, seen)
     elif dataclasses.is_dataclass(tp):
         yield from _class_leaves(tp, path, seen)
-    elif origin in (dict, Mapping, typing.Mapping) or origin is getattr(__import__("collections.abc").abc, "Mapping"):
+    elif origin in (dict, Mapping, collections.abc.Mapping):
         if path[-1] in MAPPING_KEYS:
             yield from _leaves(args[1], path + (MAPPING_KEYS[path[-1]],), seen)
     elif origin is tuple:
         base, _ = _strip(args[0])
         if base in (int, float):
             yield path, base, "list" if args[-1] is Ellipsis else "pair"
-        elif args[-1] is Ellipsis:
-            yield from ()
     elif tp in (int, float):
         yield path, tp, "scalar"
 

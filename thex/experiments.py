@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 import re
 from itertools import product
@@ -310,8 +311,7 @@ class WorkflowConfig(Checked):
         parameters, activations = dataclasses.replace(model, max_len=seq_len).training_bytes(run.training.batch_size, seq_len)
         # on a CPU: what the job may ask a scheduler for, or this machine's memory if larger
         # (run here, mem_mb is not enforced)
-        machine_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 1_000_000
-        limit_mb, limit = (GPU_MEMORY_MB, "a GPU's memory") if self.gpus else max((self.mem_mb, "mem_mb"), (machine_mb, "this machine's memory"))
+        limit_mb, limit = (GPU_MEMORY_MB, "a GPU's memory") if self.gpus else max((self.mem_mb, "mem_mb"), (machine_memory_mb(), "this machine's memory"))
         if parameters + activations > limit_mb * 1e6:
             raise ConfigError(
                 f"{where}: model.d_model {model.d_model} x n_layer {model.n_layer} at training.batch_size "
@@ -357,9 +357,8 @@ class WorkflowConfig(Checked):
         model = deep_merge(self.model, exp.model)
         where = where or f"experiments.{experiment}" + (f" ({arch})" if arch else "")
         sweep = self.sweep_of(experiment)
-        by_arch = sweep.lr_by_arch or {}
-        lr_key = next((f"lr_by_arch.{k}" for k in (arch, arch and family(arch)) if k in by_arch), "lr")
-        swept = {"d_model": sweep.d_model, "pos_emb": sweep.pos_emb, "lr": self.swept_lrs(experiment, arch) if arch else sweep.lr}
+        lr_key, lr_grid = self._lr_grid(experiment, arch) if arch else ("lr", sweep.lr)
+        swept = {"d_model": sweep.d_model, "pos_emb": sweep.pos_emb, "lr": lr_grid}
         names = {"d_model": "d_model", "pos_emb": "pos_emb", "lr": lr_key}
         for section, key, value in (("model", "d_model", d_model), ("model", "pos_emb", pos_emb), ("training", "lr", lr)):
             if value is None:
@@ -374,9 +373,14 @@ class WorkflowConfig(Checked):
     def swept_lrs(self, experiment: str, arch: str) -> tuple[float, ...] | None:
         """The learning-rate grid `arch` is tuned on in `experiment` (sweep.lr_by_arch's for
         its name, else its family, else sweep.lr), unsorted; None when nothing is tuned."""
+        return self._lr_grid(experiment, arch)[1]
+
+    def _lr_grid(self, experiment: str, arch: str) -> tuple[str, tuple[float, ...] | None]:
+        """(the sweep key that sets it, e.g. `lr_by_arch.thex`, and the grid) of `swept_lrs`."""
         sweep = self.sweep_of(experiment)
         by_arch = sweep.lr_by_arch or {}
-        return by_arch.get(arch, by_arch.get(family(arch), sweep.lr))
+        key = next((k for k in (arch, family(arch)) if k in by_arch), None)
+        return (f"lr_by_arch.{key}", by_arch[key]) if key else ("lr", sweep.lr)
 
     def arch_training(self, arch: str) -> Mapping[str, Any]:
         """training_by_arch's entry for `arch`: its own name, else its family."""
@@ -453,6 +457,12 @@ class WorkflowConfig(Checked):
     @property
     def summary_path(self) -> str:
         return self.summary_dir or f"{self.results}/summary"
+
+
+@functools.cache
+def machine_memory_mb() -> int:
+    """This machine's physical memory (read once: the memory check runs for every job)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 1_000_000
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -176,7 +176,6 @@ def _rule_text(keywords: dict[str, Any]) -> list[str]:
     rules = [template.format(keywords[k]) for k, template in _RULES.items() if k in keywords]
     if "pattern" in keywords:
         rules.append(keywords.get("description", f"matches `{keywords['pattern']}`"))
-    keywords = {k: v for k, v in keywords.items() if k != "jsonSchema"}
     if "enum" in keywords:
         rules.append("one of " + ", ".join(map(str, keywords["enum"])))
     if keywords.get("minItems") == 1 or keywords.get("minProperties") == 1:
@@ -208,7 +207,7 @@ def _type_text(tp: Any, rules: list[str]) -> str:
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return f"list of {_type_text(args[0], rules)}"
-        return "[" + ", ".join(_type_text(a, []) for a in args) + "]" + ("" if len(set(args)) > 1 else "")
+        return "[" + ", ".join(_type_text(a, []) for a in args) + "]"
     if origin in (dict, collections.abc.Mapping) or tp is dict:
         return f"mapping: name -> {_type_text(args[1], rules) if args else 'any'}"
     return {int: "integer", float: "number", bool: "true/false", str: "string", Any: "any"}.get(tp, str(tp))
