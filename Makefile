@@ -25,10 +25,10 @@ reproduce: venv
 
 # Tables, figures and the report from the committed results of a default run; this
 # cannot train or generate data (see README, "Regenerate tables and figures"). For the
-# laptop study: make figures CONFIG=config/laptop.yaml SUMMARY=results/laptop/summary \
+# laptop study: make figures CONFIG=config/laptop.yaml SUMMARY=snapshots/laptop/summary \
 #   REPORT=results/laptop/report.html
 CONFIG ?= config/config.yaml
-SUMMARY ?= results/reference/summary
+SUMMARY ?= snapshots/reference/summary
 REPORT ?= results/report.html
 figures: venv
 	$(BIN)/python -m snakemake --cores $(CORES) figures --configfile $(CONFIG) --config regenerate=True summary_dir=$(SUMMARY)

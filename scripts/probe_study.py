@@ -1,6 +1,6 @@
 """Add the probe stage to a study whose runs were trained before the stage existed.
 
-    python scripts/probe_study.py results/verdicts/d32 --out-dir results/verdicts/d32/summary
+    python scripts/probe_study.py results/verdicts/d32 --out-dir snapshots/verdicts/d32/summary
 
 Rerunning such a study's config with today's code would retrain it (its code inputs are
 newer than its runs), so this runs `python -m thex probe` on every reported run of RESULTS

@@ -291,7 +291,7 @@ def test_summaries_of_a_study_in_parts_merge_into_one(tmp_path):
     from thex.aggregate import load_summary, merge_summaries
     from thex.datasets import DatasetError
 
-    source = Path(__file__).resolve().parents[1] / "results" / "reference" / "summary"
+    source = Path(__file__).resolve().parents[1] / "snapshots" / "reference" / "summary"
     _split_summary(source, tmp_path / "a", ["gpt2"])
     _split_summary(source, tmp_path / "b", ["hyena", "thex-3"])
     merge_summaries([tmp_path / "a", tmp_path / "b"], tmp_path / "merged")
@@ -331,7 +331,7 @@ def test_a_damaged_summary_file_is_one_line_naming_it_and_the_remedy(tmp_path, n
     from thex.datasets import DatasetError
 
     summary = tmp_path / "summary"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "reference" / "summary", summary)
+    shutil.copytree(Path(__file__).resolve().parents[1] / "snapshots" / "reference" / "summary", summary)
     path = summary / name
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -353,7 +353,7 @@ def test_a_summary_without_any_probe_file_has_no_probe_results(tmp_path):
     from thex.aggregate import PROBE_FILES, load_summary
 
     summary = tmp_path / "summary"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "reference" / "summary", summary)
+    shutil.copytree(Path(__file__).resolve().parents[1] / "snapshots" / "reference" / "summary", summary)
     for name in PROBE_FILES:  # collected before the probe stage
         (summary / name).unlink()
     loaded = load_summary(summary)

@@ -118,11 +118,22 @@ def _minimal(**changes):
          "experiments.e.conditions.c.dataset: 'nowhere' does not match"),
         (_minimal(experiments={"e": {"data": {"programs": {}, "splits": {"train": {"n": 10}}}, "conditions": {"a": {}, "b": {"dataset": "e/a"}, "c": {"dataset": "e/b"}}}}),
          "experiments.e.conditions.c.dataset: 'e/b' itself reuses a dataset; name the original"),
+        # outputs never go into the committed snapshots (a run only reads them)
+        (_minimal(results="snapshots/mine"), "results: 'snapshots/mine' is inside snapshots/, the committed snapshots"),
+        (_minimal(results=str(Path(__file__).resolve().parents[1] / "snapshots" / "reference")), "results: '/"),
+        (_minimal(summary_dir="snapshots/reference/summary"), "summary_dir: 'snapshots/reference/summary' is inside snapshots/"),
+        (_minimal(experiments={"report": {"data": {"programs": {}}}}), "experiments: 'report' is reserved"),
     ],
 )
 def test_config_errors_name_the_place(raw, message):
     with pytest.raises(ConfigError, match="^" + re.escape(message)):  # named where it is written
         WorkflowConfig.from_dict(raw)
+
+
+def test_a_regenerating_config_reads_its_summary_from_a_snapshot():
+    config = WorkflowConfig.from_dict(_minimal(regenerate=True, summary_dir="snapshots/reference/summary", results="results/mine"))
+    assert config.summary_path == "snapshots/reference/summary"
+    assert WorkflowConfig.from_dict(_minimal(results="results/snapshots")).results == "results/snapshots"  # only the top folder is reserved
 
 
 def test_training_overrides_by_architecture_name_or_family():

@@ -107,6 +107,35 @@ def test_claims_by_width_draws_each_claim_against_width_with_its_interval():
     plt.close(fig)
 
 
+def test_claims_across_studies_draws_the_claims_every_study_tests_one_marker_per_study(tmp_path):
+    import subprocess
+    import sys
+
+    def orderings(rows):
+        return pd.DataFrame([{"setting": "globals", "d_model": d, "claim": claim, "thex": role, "difference": diff, "ci_low": diff - 0.1,
+                              "ci_high": diff + 0.1, "verdict": "undecided", "converged": "converged"} for d, claim, role, diff in rows])  # fmt: skip
+
+    orderings([(32, "hyena > gpt2", "", 0.1), (64, "hyena > gpt2", "", 0.2), (64, "thex-3 > gpt2", "paper depth", 0.3)]).to_csv(tmp_path / "a.csv", index=False)
+    orderings([(64, "hyena > gpt2", "", 0.25), (64, "thex-1 > gpt2", "chosen", 0.4)]).to_csv(tmp_path / "b.csv", index=False)
+    from thex.plots import claims_across_studies
+
+    rows = claims_across_studies({"3 seeds": tmp_path / "a.csv", "10 seeds": tmp_path / "b.csv"}, tmp_path / "claims.png")
+    assert sorted(zip(rows["study"], rows["d_model"], rows["difference"])) == [("10 seeds", 64, 0.25), ("3 seeds", 32, 0.1), ("3 seeds", 64, 0.2)]
+    assert (tmp_path / "claims.png").stat().st_size > 10_000
+    fig = fig_claims_by_width({"orderings": rows})
+    points = {(line.get_marker(), float(line.get_ydata()[0])): float(line.get_xdata()[0]) for line in fig.axes[0].get_lines() if line.get_marker() in "os"}
+    assert sorted(points) == [("o", 0.1), ("o", 0.2), ("s", 0.25)]  # one shape per study
+    assert 60 < points["o", 0.2] < points["s", 0.25] < 68 and 30 < points["o", 0.1] < 34  # side by side at its width
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["hyena > gpt2, 3 seeds", "hyena > gpt2, 10 seeds"]
+    plt.close(fig)
+    # no claim in common: one line naming the studies
+    orderings([(64, "thex-1 > gpt2", "chosen", 0.4)]).to_csv(tmp_path / "c.csv", index=False)
+    run = subprocess.run([sys.executable, "-m", "thex", "claims", "--study", f"a={tmp_path / 'a.csv'}", "--study", f"c={tmp_path / 'c.csv'}",
+                          "--out", str(tmp_path / "none.png")], capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 2 and run.stderr.strip() == "thex claims: error: no claim (setting, claim) is tested by every one of a, c"
+    assert not (tmp_path / "none.png").exists()
+
+
 def test_every_placement_gets_its_own_colour_and_column_two_block_ones_included():
     colours = {arch_color(f"thex-{i}") for i in range(1, 17)}
     assert len(colours) == 16 and not colours & {arch_color("gpt2"), arch_color("hyena")}

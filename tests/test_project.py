@@ -76,3 +76,16 @@ def test_offline_bundle_lists_the_runtime_closure_minus_what_the_target_has():
     assert not names & {"torch", "sympy", "pytest", "hypothesis", "snakefmt"}  # torch's, and test-only
     device = {line.split("==")[0].lower() for line in pinned({"torch", "numpy", "pandas", "pyarrow", "matplotlib", "pyyaml"})}
     assert "snakemake" in device and not device & {"numpy", "pandas", "pyarrow", "matplotlib", "pillow"}
+
+
+def test_what_runs_write_is_ignored_as_a_whole_and_what_is_committed_lies_in_snapshots():
+    ignore = (ROOT / ".gitignore").read_text().splitlines()
+    assert "/results/" in ignore and not [line for line in ignore if line.startswith("!")]  # no negations
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files", "results", "snapshots"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert tracked and all(path.startswith("snapshots/") for path in tracked)
+    # every shipped config writes below results/ (so a run of it never shows in git status)
+    for path in sorted((ROOT / "config").rglob("*.yaml")):
+        results = yaml.safe_load(path.read_text()).get("results", "results")
+        assert results == "results" or results.startswith("results/"), f"{path.name}: results {results!r}"

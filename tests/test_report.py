@@ -15,7 +15,7 @@ import pytest
 from thex.report import landing_rst
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "results" / "reference" / "tables"
+REFERENCE = REPO / "snapshots" / "reference" / "tables"
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 
 

@@ -15,7 +15,7 @@ from thex.experiments import WorkflowConfig
 from thex.reproduce import check_reproduction
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "results" / "reference" / "summary"
+REFERENCE = REPO / "snapshots" / "reference" / "summary"
 HEADLINE = WorkflowConfig.from_dict(load_yaml(REPO / "config" / "config.yaml")).headline
 PROVENANCE = {"torch_version": "2.13.0+cpu", "torch_git": "abc", "cuda_version": "", "cpu_capability": "AVX2", "device": "cpu",
               "gpu_name": "", "threads": 1, "machine": "x86_64", "code_hash": "f00"}  # fmt: skip

@@ -269,12 +269,12 @@ VERDICT_PARTS = ("verdicts/d32", "verdicts/nopos", "verdicts/d64")
 
 @pytest.mark.parametrize("snapshot, config", [("reference", "config.yaml"), ("laptop", "laptop.yaml"), ("verdicts/d32", "verdicts/d32.yaml"), ("verdicts", "verdicts/d32.yaml")])
 def test_committed_results_rebuild_every_table_and_figure(tmp_path, snapshot, config):
-    summary = REPO / "results" / snapshot / "summary"
+    summary = REPO / "snapshots" / snapshot / "summary"
     if snapshot == "verdicts":
         from thex.aggregate import merge_summaries
 
         summary = tmp_path / "merged"
-        merge_summaries([REPO / "results" / part / "summary" for part in VERDICT_PARTS], summary)
+        merge_summaries([REPO / "snapshots" / part / "summary" for part in VERDICT_PARTS], summary)
     if not summary.is_dir():
         pytest.fail(f"{summary} is missing: the committed snapshot of a real {config} run")
     run = snakemake(
@@ -298,7 +298,7 @@ def test_committed_results_rebuild_every_table_and_figure(tmp_path, snapshot, co
     for name in FIGURES:
         assert (out / "figures" / f"{name}.png").stat().st_size > (1000 if name in empty else 10_000), name
     # The committed tables (which the README quotes) are the ones the summary rebuilds to.
-    committed = REPO / "results" / snapshot / "tables"
+    committed = REPO / "snapshots" / snapshot / "tables"
     for name in TABLE_NAMES:
         pd.testing.assert_frame_equal(pd.read_csv(out / "tables" / f"{name}.csv"), pd.read_csv(committed / f"{name}.csv"), obj=name)
 

@@ -1,7 +1,7 @@
 """Collecting every run's results into one summary, and the comparison tables built from it.
 
 The summary directory (`results/summary/` by default; a committed snapshot lives under
-`results/reference/summary/`) is all that tables and figures need:
+`snapshots/reference/summary/`) is all that tables and figures need:
 
     evaluations.parquet   one row per (reported run, evaluated sample): identity + slice
                           columns + scores, and `majority_correct` (whether the majority

@@ -27,6 +27,8 @@ COMMANDS = {
     "merge-summaries": "combine the summaries of a study run in parts into one",
     "tables": "comparison tables (CSV, Markdown) from a results summary",
     "plots": "the figures (PNG, SVG) from a results summary",
+    "snapshot": "copy a finished run's summary, tables and figures into a committed snapshot",
+    "claims": "the claims several studies test, against width, in one figure",
     "landing": "the report's landing page from the tables and the main figure",
     "check": "whether a run reproduces a committed summary, bitwise or statistically",
     "schema": "the workflow config's JSON schema, from the config classes",

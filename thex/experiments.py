@@ -29,6 +29,7 @@ import dataclasses
 import functools
 import os
 import re
+from pathlib import Path
 from itertools import product
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator, Literal, Mapping, NamedTuple
@@ -45,7 +46,10 @@ KNOWN_EXPERIMENTS = ("memorization", "globals", "length", "operators", "multilan
 # Experiment and condition names become folders below `results`: no dot first (so never
 # `.` or `..`), no separator, and not the name of a folder the workflow writes there
 NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
-RESERVED_NAMES = ("summary", "tables", "figures", "logs")
+RESERVED_NAMES = ("summary", "tables", "figures", "logs", "report", "check")
+# The committed snapshots (summaries, tables and figures of real runs; README, "Where things
+# are"): read-only inputs of `make figures`, so no config's outputs may go there
+SNAPSHOTS = "snapshots"
 # The job-memory check (WorkflowConfig._check_memory): the sequence length assumed where a
 # config leaves model.max_len to the data (the longest programs of the verdict study's
 # data are 92 and 105 tokens), and the memory of the GPUs the GPU profiles target (80 GB)
@@ -232,12 +236,24 @@ class WorkflowConfig(Checked):
         """Every rule that reads more than one section, each with its own message; it builds
         everything a job will build, so that errors surface before any job runs."""
         object.__setattr__(self, "architectures", tuple(map(architecture_name, self.architectures)))
+        self._check_output_paths()
         self._check_training_by_arch()
         self._check_dataset_references()
         self._check_headline()
         top_level = self._top_level_error()
         for name in self.experiments:
             self._check_experiment(name, top_level)
+
+    def _check_output_paths(self) -> None:
+        """What a run writes (results, and summary_dir unless regenerating, when it is only
+        read) stays out of the committed snapshots, here or in this checkout."""
+        roots = {Path(SNAPSHOTS).resolve(), Path(__file__).resolve().parents[1] / SNAPSHOTS}
+        written = [("results", self.results)] + ([] if self.regenerate else [("summary_dir", self.summary_dir)])
+        for key, path in written:
+            target = Path(path).resolve()
+            if path and any(target == root or root in target.parents for root in roots):
+                raise ConfigError(f"{key}: {path!r} is inside {SNAPSHOTS}/, the committed snapshots, which runs only read; "
+                                  f"write to a folder under results/ (python -m thex snapshot copies a finished run there)")
 
     def _check_training_by_arch(self) -> None:
         every_arch = {a for name in self.experiments for a in self.architectures_of(name)}

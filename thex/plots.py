@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import matplotlib
@@ -412,7 +413,9 @@ def fig_cost(summary: dict[str, Any]) -> plt.Figure:
 def fig_claims_by_width(summary: dict[str, Any]) -> plt.Figure:
     """Each headline claim's paired difference (95% CI) against width, one panel per
     setting: the trend a reader can carry toward the paper's scale. Hollow markers: one of
-    the two models had not converged; the verdict (Holm-adjusted) is written by each point."""
+    the two models had not converged; the verdict (Holm-adjusted) is written by each point.
+    An orderings table with a `study` column (claims_across_studies) draws each study's
+    points beside the others', one marker shape per study."""
     orderings = summary["orderings"]
     settings = list(dict.fromkeys(orderings["setting"])) if len(orderings) else []
     fig, axes = plt.subplots(1, max(1, len(settings)), figsize=(5.2 * max(1, len(settings)), 3.8), squeeze=False)
@@ -420,19 +423,26 @@ def fig_claims_by_width(summary: dict[str, Any]) -> plt.Figure:
         _missing(axes[0, 0], "no headline setting with two or more architectures in these results")
         return fig
     mark = {"supported": "+", "contradicted": "-", "undecided": "?"}
+    studies = list(dict.fromkeys(orderings["study"])) if "study" in orderings else [None]
     for ax, setting in zip(axes.flat, settings):
         part = orderings[orderings.setting == setting]
-        claims = list(dict.fromkeys(zip(part["claim"], part["thex"])))
-        for k, (claim, which) in enumerate(claims):
-            rows = part[(part.claim == claim) & (part.thex == which)].sort_values("d_model")
-            x = rows["d_model"].to_numpy(dtype=float) * (1 + 0.04 * (k - (len(claims) - 1) / 2))  # side by side
-            color = plt.get_cmap("tab10")(k % 10)
-            label = claim + (f" ({which})" if which else "")
+        claims = list(dict.fromkeys(zip(part["claim"], part["thex"].fillna(""))))
+        lines = [(claim, which, study) for claim, which in claims for study in studies]
+        for k, (claim, which, study) in enumerate(lines):
+            rows = part[(part.claim == claim) & (part["thex"].fillna("") == which)]
+            rows = (rows if study is None else rows[rows.study == study]).sort_values("d_model")
+            if rows.empty:
+                continue
+            x = rows["d_model"].to_numpy(dtype=float) * (1 + 0.04 * (k - (len(lines) - 1) / 2))  # side by side
+            color = plt.get_cmap("tab10")(claims.index((claim, which)) % 10)
+            marker = "osD^v"[studies.index(study) % 5]
+            label = claim + (f" ({which})" if which else "") + (f", {study}" if study is not None else "")
             yerr = np.vstack([(rows["difference"] - rows["ci_low"]).to_numpy(), (rows["ci_high"] - rows["difference"]).to_numpy()])
-            ax.errorbar(x, rows["difference"], yerr=yerr, color=color, capsize=3, label=label, linestyle="-", marker="none")
+            ax.errorbar(x, rows["difference"], yerr=yerr, color=color, capsize=3, label=label, marker="none",
+                        linestyle="-" if studies.index(study) == 0 else ":")  # fmt: skip
             for xi, row in zip(x, rows.itertuples()):
                 converged = row.converged == "converged"
-                ax.plot(xi, row.difference, marker="o", color=color, markerfacecolor=color if converged else "white")
+                ax.plot(xi, row.difference, marker=marker, color=color, markerfacecolor=color if converged else "white")
                 ax.annotate(mark[row.verdict], (xi, row.ci_high), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=9, color=color)
         ax.axhline(0, color="k", linewidth=1)
         ax.set_xscale("log", base=2)
@@ -444,6 +454,29 @@ def fig_claims_by_width(summary: dict[str, Any]) -> plt.Figure:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.tight_layout()
     return fig
+
+
+def claims_across_studies(orderings: Mapping[str, str | os.PathLike], out: str | os.PathLike) -> pd.DataFrame:
+    """The claims every study tests (setting and claim, whichever THEX role), each study's
+    difference and interval against width in one figure (PNG or SVG by out's suffix);
+    `orderings` maps a study's label to its orderings.csv. Returns the rows drawn."""
+    frames = []
+    for study, path in orderings.items():
+        frame = pd.read_csv(path)
+        frames.append(frame.assign(study=study, thex=""))  # the role differs between studies; the claim names the THEX
+    keys = [set(zip(f["setting"], f["claim"])) for f in frames]
+    common = set.intersection(*keys) if keys else set()
+    if not common:
+        raise ValueError(f"no claim (setting, claim) is tested by every one of {', '.join(orderings)}")
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows[[key in common for key in zip(rows["setting"], rows["claim"])]]
+    fig = fig_claims_by_width({"orderings": rows})
+    fig.suptitle("The paper's claims: paired difference (95% CI) against width, by study", fontsize=11, y=1.03)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format=out.suffix.lstrip("."), dpi=130 if out.suffix == ".png" else None, bbox_inches="tight")
+    plt.close(fig)
+    return rows
 
 
 def fig_lr_tuning(summary: dict[str, Any]) -> plt.Figure:
