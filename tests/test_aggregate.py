@@ -20,8 +20,8 @@ from thex.aggregate import (
     takeoff_table,
     to_markdown,
 )
-from thex.config import ConfigError
-from thex.experiments import Headline, parse_run_path
+from thex.datasets import DatasetError
+from thex.experiments import Cell, Headline, cell_path, run_identity, run_path
 from thex.stats import em_interval, outcome_matrix, paired_difference
 
 
@@ -211,12 +211,12 @@ def test_markdown_table():
                                  "| gpt2   | 0.123 | -    | 2.5e-05 |"]  # fmt: skip
 
 
-def test_run_paths_encode_their_job():
-    assert parse_run_path("results/placement/globals/thex-3+9/d64-pos_none/lr0.0032/seed2") == {
-        "experiment": "placement", "condition": "globals", "arch": "thex-3+9", "d_model": 64, "pos_emb": "none", "lr": 0.0032, "seed": 2,
-    }  # fmt: skip
-    with pytest.raises(ConfigError, match="not a run directory"):
-        parse_run_path("results/placement/globals/thex-3+9/seed2")
+def test_run_paths_encode_their_job_and_one_without_a_summary_is_named(tmp_path):
+    cell = Cell("placement", "globals", "thex-3+9", 64, "none")
+    assert run_path(cell, 0.0032, 2) == "placement/globals/thex-3+9/d64-pos_none/lr0.0032/seed2"
+    assert run_path(cell, 1e-3, 0).endswith("/lr0.001/seed0") and cell_path(cell) == "placement/globals/thex-3+9/d64-pos_none"
+    with pytest.raises(DatasetError, match="train_summary.json: missing; .* is not a finished run"):
+        run_identity(tmp_path)
 
 
 def test_learning_curve_table_averages_seeds_at_validation_steps():

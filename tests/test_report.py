@@ -58,7 +58,7 @@ def figures_report(tmp_path_factory) -> Path:
 
     workdir = tmp_path_factory.mktemp("figures")
     args = ["--configfile", str(REPO / "config" / "config.yaml"), "--config", "regenerate=True",
-            f"summary_dir={REPO / 'results' / 'reference' / 'summary'}"]  # fmt: skip
+            f"summary_dir={REPO / 'snapshots' / 'reference' / 'summary'}"]  # fmt: skip
     run = snakemake(workdir, "figures", "--cores", "2", *args)
     assert run.returncode == 0, run.stderr[-3000:]
     report = snakemake(workdir, "--report", str(workdir / "report.html"), *args)

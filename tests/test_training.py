@@ -58,7 +58,7 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(data_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gpt2")
-    train(run_config(steps=250), data_dir, out, "gpt2", seed=0, experiment="tiny")
+    train(run_config(steps=250), data_dir, out, "gpt2", seed=0, experiment="tiny", condition="base")
     return out
 
 
@@ -100,6 +100,12 @@ def test_training_reduces_the_loss_and_writes_its_outputs(trained):
     summary = json.loads((trained / "train_summary.json").read_text())
     assert summary["steps"] == 250 and summary["parameters"] > 0 and summary["tokens_per_s"] > 0
     assert summary["train_tokens"] == int(metrics.tokens.iloc[-1])
+    # the run's identity, which tables and the learning-rate choice read (not its path)
+    from thex.experiments import run_identity
+
+    assert run_identity(trained) == {"experiment": "tiny", "condition": "base", "arch": "gpt2", "d_model": summary["run"]["d_model"],
+                                     "pos_emb": "auto", "lr": run_config(steps=250).training.lr, "seed": 0}  # fmt: skip
+    assert summary["run"]["d_model"] == json.loads((trained / "model.json").read_text())["model_config"]["d_model"]
     assert not (trained / "checkpoints").exists()  # removed once the job is complete
     # Every output, the weights included, has the mode of any new file (0644 under umask 022).
     umask = os.umask(0)

@@ -20,6 +20,10 @@ def _run(root, lr: float, seed: int, valid: list[float | None], test_em: float, 
     (eval.parquet / eval.json) that say the opposite of validation."""
     run = root / cell / f"lr{lr!r}" / f"seed{seed}"
     run.mkdir(parents=True)
+    experiment, condition, arch, scale = cell.split("/")
+    d_model, pos_emb = scale.removeprefix("d").split("-pos_")
+    identity = {"experiment": experiment, "condition": condition, "arch": arch, "d_model": int(d_model), "pos_emb": pos_emb, "lr": lr, "seed": seed}
+    (run / "train_summary.json").write_text(json.dumps({"run": identity}))
     pq.write_table(pa.table({"step": list(range(1, len(valid) + 1)), "valid_exact_match": pa.array(valid, pa.float64())}),
                    run / "metrics.parquet")  # fmt: skip
     pq.write_table(pa.table({"split": ["test"] * 10, "exact_match": [i < 10 * test_em for i in range(10)]}), run / "eval.parquet")
@@ -81,6 +85,15 @@ def test_runs_of_two_cells_or_uneven_seeds_are_refused(tmp_path):
     d = _run(tmp_path, 0.01, 1, [0.1], 0.5)
     with pytest.raises(DatasetError, match="different numbers of seeds"):
         select_lr([a, c, d])
+
+
+def test_a_runs_identity_is_read_from_its_summary_not_its_path(tmp_path):
+    runs = [_run(tmp_path, lr, 0, [v], 0.5) for lr, v in ((0.001, 0.2), (0.01, 0.3))]
+    moved = [run.rename(tmp_path / f"anywhere-{i}") for i, run in enumerate(runs)]  # folders that say nothing
+    assert select_lr(moved)["selected_lr"] == 0.01
+    (moved[0] / "train_summary.json").write_text(json.dumps({"arch": "gpt2"}))  # trained without an identity
+    with pytest.raises(DatasetError, match=r"anywhere-0/train_summary.json: no run identity .* train it again"):
+        select_lr(moved)
 
 
 def test_select_lr_command_writes_the_choice(tmp_path):

@@ -39,13 +39,13 @@ import pyarrow.parquet as pq
 
 import thex
 from thex.datasets import DatasetError, read_metadata
-from thex.experiments import Headline, parse_run_path
+from thex.experiments import RUN_KEYS, Cell, Headline, run_identity
 from thex.io import atomic_path, write_json, write_text
 from thex.models.architecture import FAMILIES, family, order_key
 from thex.stats import LEVEL, em_interval, em_level_p_value, holm, outcome_matrix, paired_difference, seed_interval, within_model_difference
 
-CELL = ["experiment", "condition", "arch", "d_model", "pos_emb"]
-IDENTITY = [*CELL, "lr", "seed"]
+CELL = list(Cell._fields)  # experiment, condition, arch, d_model, pos_emb
+IDENTITY = list(RUN_KEYS)
 REQUIRED_SUMMARY_FILES = ("evaluations.parquet", "runs.parquet", "curves.parquet", "selection.parquet", "baselines.parquet", "datasets.json")
 # The probe stage's per-item results (thex/probes.py): empty when the stage was off, and
 # absent from summaries collected before it existed (whose probe tables are then empty).
@@ -111,9 +111,9 @@ def collect(
     evaluations, runs, curves = [], [], []
     probe_frames: dict[str, list[pd.DataFrame]] = {name: [] for name in PROBE_FILES}
     for run_dir in map(Path, tuning_dirs):
-        curves.append(_with_identity(_metrics(run_dir), parse_run_path(str(run_dir))).assign(reported=False))
+        curves.append(_with_identity(_metrics(run_dir), run_identity(run_dir)).assign(reported=False))
     for run_dir in map(Path, run_dirs):
-        identity = parse_run_path(str(run_dir))
+        identity = run_identity(run_dir)
         summary = json.loads((run_dir / "eval.json").read_text())
         evaluation = pq.read_table(run_dir / "eval.parquet").to_pandas()
         evaluations.append(_with_identity(evaluation, identity))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import json
 import os
 import re
 from pathlib import Path
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator, Literal, Mapping, NamedTuple
 
 from thex.config import AT_LEAST_0, AT_LEAST_1, FRACTION, POSITIVE, SOME_DISTINCT, Checked, ConfigError, Overrides, Schema, at_least, from_dict, to_dict
-from thex.datasets import DatasetConfig
+from thex.datasets import DatasetConfig, DatasetError
 from thex.models import ModelConfig, parse_architecture
 from thex.models.architecture import (ANY_ARCHITECTURE, ANY_MIXER, ARCHITECTURE_RULE, FAMILIES, KNOWN_ARCHITECTURES, KNOWN_MIXERS,
                                       MIXER_PATTERN, NAME_PATTERN, THEX_PATTERN, architecture_name, family)
@@ -76,7 +77,12 @@ PosEmb = Literal["auto", "learned", "none"]
 # A claim of the paper's ordering, in family names ("thex" is a headline's THEX variant)
 Claim = Literal["thex > hyena", "hyena > gpt2", "thex > gpt2"]
 LrGrid = Annotated[tuple[Annotated[float, POSITIVE], ...], SOME_DISTINCT]
-# The run directory below the condition: what scale_name and lr_name write.
+# The run-path layout, the one definition: the workflow's wildcard patterns (RUN with
+# {lr}, {seed}) and every run folder it names (run_path) are made from it. What a folder
+# holds is read from its train_summary.json ("run": run_identity), never from its path.
+CELL_LAYOUT = "{experiment}/{condition}/{arch}/{scale}"
+RUN_LAYOUT = CELL_LAYOUT + "/lr{lr}/seed{seed}"
+# A cell's {scale}: what scale_name writes.
 SCALE_RE = re.compile(r"d(?P<d_model>[0-9]+)-pos_(?P<pos_emb>auto|learned|none)")
 
 
@@ -119,14 +125,37 @@ class Cell(NamedTuple):
     pos_emb: str
 
 
+RUN_KEYS = (*Cell._fields, "lr", "seed")  # a run: its cell, the rate it trained and its seed
+
+
 def scale_name(d_model: int, pos_emb: str) -> str:
     """The directory of a cell below its architecture, e.g. `d32-pos_auto`."""
     return f"d{d_model}-pos_{pos_emb}"
 
 
-def lr_name(lr: float) -> str:
-    """The directory of a learning rate, e.g. `lr0.0032` (repr: the float reads back equal)."""
-    return f"lr{lr!r}"
+def cell_path(cell: "Cell") -> str:
+    """A cell's folder below the config's results, e.g. `globals/with_globals/gpt2/d64-pos_auto`."""
+    return CELL_LAYOUT.format(**cell._asdict(), scale=scale_name(cell.d_model, cell.pos_emb))
+
+
+def run_path(cell: "Cell", lr: float, seed: int) -> str:
+    """A run's folder below the config's results: its cell's, then `lr0.0032/seed2` (the
+    rate's repr, so that the float reads back equal)."""
+    return RUN_LAYOUT.format(**cell._asdict(), scale=scale_name(cell.d_model, cell.pos_emb), lr=repr(float(lr)), seed=seed)
+
+
+def run_identity(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """{experiment, condition, arch, d_model, pos_emb, lr, seed} of a trained run, from its
+    train_summary.json (written by `thex train --condition`, as the workflow runs it)."""
+    path = Path(run_dir) / "train_summary.json"
+    try:
+        identity = json.loads(path.read_text())["run"]
+        return {key: identity[key] for key in RUN_KEYS}
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing; {run_dir} is not a finished run") from None
+    except (ValueError, KeyError, TypeError):
+        raise DatasetError(f"{path}: no run identity (experiment, condition, ...): trained by an older version or "
+                          f"without `thex train --condition`; train it again (the workflow passes both)") from None
 
 
 @dataclass(frozen=True)
@@ -490,20 +519,3 @@ def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[st
         else:
             merged[key] = copy.deepcopy(value)
     return merged
-
-
-RUN_PATH_RE = re.compile(
-    r"(?P<experiment>[^/]+)/(?P<condition>[^/]+)/(?P<arch>[^/]+)/" + SCALE_RE.pattern + r"/lr(?P<lr>[^/]+)/seed(?P<seed>\d+)/?$"
-)
-
-
-def parse_run_path(path: str) -> dict[str, Any]:
-    """{experiment, condition, arch, d_model, pos_emb, lr, seed} from a run directory path."""
-    match = RUN_PATH_RE.search(str(path).rstrip("/"))
-    try:
-        lr = float(match["lr"]) if match else None
-    except ValueError:
-        lr = None
-    if lr is None:
-        raise ConfigError(f"{path}: not a run directory (.../EXPERIMENT/CONDITION/ARCH/dWIDTH-pos_POS/lrRATE/seedN)")
-    return {**match.groupdict(), "d_model": int(match["d_model"]), "lr": lr, "seed": int(match["seed"])}

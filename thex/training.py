@@ -342,9 +342,12 @@ def train(
     experiment: str = "",
     device: torch.device | None = None,
     show_progress: bool = False,
+    condition: str = "",
 ) -> dict[str, Any]:
     """Train (or resume) one model; writes model.safetensors, model.json, metrics.parquet
-    and, last, train_summary.json into `out_dir`. Returns the summary."""
+    and, last, train_summary.json into `out_dir`. Returns the summary. With `experiment` and
+    `condition` (as the workflow trains), the summary's "run" is the run's identity, which
+    tables and the learning-rate choice read (thex.experiments.run_identity)."""
     # -- set up: data, model, optimizer, and the identity a checkpoint must match
     out_dir, cfg = Path(out_dir), run.training
     device = device or resolve_device()
@@ -355,6 +358,7 @@ def train(
     steps = total_steps(cfg, data.train)
     identity = {
         "experiment": experiment,
+        "condition": condition,
         "arch": arch,
         "seed": seed,
         "model_config": to_dict(model_cfg),
@@ -415,6 +419,9 @@ def train(
 
     # -- finish: the model, its metrics, and last the summary that marks the job complete
     summary = _summary(model, model_cfg, arch, seed, experiment, steps, progress, data, device)
+    if experiment and condition:
+        summary["run"] = {"experiment": experiment, "condition": condition, "arch": arch, "d_model": model_cfg.d_model,
+                          "pos_emb": model_cfg.pos_emb, "lr": cfg.lr, "seed": seed}  # fmt: skip
     save_model(out_dir, model, {**identity, "blocks": model.mixer_names, "step": steps, "package_version": thex.__version__})
     with atomic_path(out_dir / "metrics.parquet") as tmp:
         pq.write_table(_metrics_table(progress.metrics), tmp)

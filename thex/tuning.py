@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from thex.datasets import DatasetError
-from thex.experiments import Cell, parse_run_path
+from thex.experiments import Cell, run_identity
 
 CELL_KEYS = Cell._fields  # experiment, condition, arch, d_model, pos_emb
 
@@ -85,7 +85,7 @@ def select_lr(run_dirs: Iterable[str | os.PathLike], prior: Mapping[tuple[float,
     prior = dict(prior or {})
     cells = set()
     for run_dir in map(str, run_dirs):
-        identity = parse_run_path(run_dir)
+        identity = run_identity(run_dir)
         cells.add(tuple(identity[k] for k in CELL_KEYS))
         if (identity["lr"], identity["seed"]) in prior:
             raise DatasetError(f"select-lr: {run_dir} is also given as a prior score; a run counts once")

@@ -18,15 +18,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--arch", required=True, help="gpt2, hyena, thex-N, thex-N+M, ...")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--experiment", default="")
+    parser.add_argument("--condition", default="", help="with --experiment, written as the run's identity (the workflow passes both)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, or 'claim'")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     run = RunConfig.load(args.config)
-    summary = train(
-        run, args.data_dir, args.out_dir, args.arch, args.seed, args.experiment, resolve_device(args.device), not args.quiet
-    )
+    summary = train(run, args.data_dir, args.out_dir, args.arch, args.seed, experiment=args.experiment, condition=args.condition,
+                    device=resolve_device(args.device), show_progress=not args.quiet)  # fmt: skip
     print(
         f"{args.arch} seed {args.seed}: {summary['steps']} steps, {summary['train_tokens']:,} tokens, "
         f"{summary['tokens_per_s']:,.0f} tokens/s, final answer loss {summary['final_loss_answer']:.4f}"

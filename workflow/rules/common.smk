@@ -17,7 +17,16 @@ from thex.aggregate import (
 from thex.datasets import DatasetError
 from thex.codedeps import stage_files
 from thex.config import ConfigError, to_dict
-from thex.experiments import NAME_RE, Cell, WorkflowConfig, lr_name, scale_name
+from thex.experiments import (
+    CELL_LAYOUT,
+    NAME_RE,
+    RUN_LAYOUT,
+    Cell,
+    WorkflowConfig,
+    cell_path,
+    run_path,
+    scale_name,
+)
 from thex.models.architecture import ARCH_NAME
 from thex.plots import FIGURES
 from thex.report import MAIN_FIGURE
@@ -36,8 +45,8 @@ RESULTS = WORKFLOW_CONFIG.results
 LOGS = f"{RESULTS}/logs"  # each config's logs beside its results, so configs never share one
 # A cell (architecture x width x position embedding on one condition) and its runs, one
 # per learning rate and seed (thex/experiments.py).
-CELL = f"{RESULTS}/{{experiment}}/{{condition}}/{{arch}}/{{scale}}"
-RUN = f"{CELL}/lr{{lr}}/seed{{seed}}"
+CELL = f"{RESULTS}/{CELL_LAYOUT}"
+RUN = f"{RESULTS}/{RUN_LAYOUT}"
 SUMMARY = WORKFLOW_CONFIG.summary_path
 TABLES = expand(
     f"{RESULTS}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"]
@@ -144,11 +153,11 @@ def conditions():
 
 
 def cell_dir(cell):
-    return f"{RESULTS}/{cell.experiment}/{cell.condition}/{cell.arch}/{scale_name(cell.d_model, cell.pos_emb)}"
+    return f"{RESULTS}/{cell_path(cell)}"
 
 
 def run_dir(cell, lr, seed):
-    return f"{cell_dir(cell)}/{lr_name(lr)}/seed{seed}"
+    return f"{RESULTS}/{run_path(cell, lr, seed)}"
 
 
 def wildcard_cell(w):

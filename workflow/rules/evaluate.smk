@@ -12,9 +12,9 @@ rule evaluate:
         results=f"{RUN}/eval.parquet",
         summary=f"{RUN}/eval.json",
     log:
-        f"{LOGS}/evaluate/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.log",
+        f"{LOGS}/evaluate/{RUN_LAYOUT}.log",
     benchmark:
-        f"{LOGS}/benchmarks/evaluate/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.tsv"
+        f"{LOGS}/benchmarks/evaluate/{RUN_LAYOUT}.tsv"
     conda:
         ENV
     threads: WORKFLOW_CONFIG.threads

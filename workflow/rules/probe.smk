@@ -15,9 +15,9 @@ rule probe:
         attention=f"{RUN}/probes/attention.parquet",
         info=f"{RUN}/probes/probe.json",
     log:
-        f"{LOGS}/probe/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.log",
+        f"{LOGS}/probe/{RUN_LAYOUT}.log",
     benchmark:
-        f"{LOGS}/benchmarks/probe/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.tsv"
+        f"{LOGS}/benchmarks/probe/{RUN_LAYOUT}.tsv"
     conda:
         ENV
     threads: WORKFLOW_CONFIG.threads

@@ -13,9 +13,9 @@ rule train:
         metrics=f"{RUN}/metrics.parquet",
         summary=f"{RUN}/train_summary.json",
     log:
-        f"{LOGS}/train/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.log",
+        f"{LOGS}/train/{RUN_LAYOUT}.log",
     benchmark:
-        f"{LOGS}/benchmarks/train/{{experiment}}/{{condition}}/{{arch}}/{{scale}}/lr{{lr}}/seed{{seed}}.tsv"
+        f"{LOGS}/benchmarks/train/{RUN_LAYOUT}.tsv"
     conda:
         ENV
     threads: WORKFLOW_CONFIG.threads
@@ -33,7 +33,7 @@ rule train:
         device=WORKFLOW_CONFIG.device,
     shell:
         "{params.thex} train --config {params.run:q} --data-dir {params.data_dir} --out-dir {params.out_dir}"
-        " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment}"
+        " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment} --condition {wildcards.condition}"
         " --device {params.device} --threads {threads} --quiet > {log} 2>&1"
 
 
@@ -60,7 +60,7 @@ checkpoint select_lr:
     output:
         f"{CELL}/selected_lr.json",
     log:
-        f"{LOGS}/select_lr/{{experiment}}/{{condition}}/{{arch}}/{{scale}}.log",
+        f"{LOGS}/select_lr/{CELL_LAYOUT}.log",
     conda:
         ENV
     params:
