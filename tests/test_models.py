@@ -503,6 +503,24 @@ def test_every_registered_mixer_keeps_the_contract(mixer):
     assert count_parameters(m)["total"] == sum(unique.values())
 
 
+def test_what_a_mixer_declares_decides_positions_and_probes_not_its_name(monkeypatch):
+    """Attention registered under another name is still given positions and probed; a
+    mixer named "attn" is nothing special."""
+    from thex.models import architecture
+    from thex.probes import attention_blocks
+
+    monkeypatch.setitem(architecture.MIXERS, "focus", architecture.MIXERS["attn"])
+    mixer_class.cache_clear()
+    try:
+        focus = model_for("focus")
+        assert focus.wpe is not None and mixer_class("focus").uses_positions is True
+        assert not getattr(mixer_class("hyena"), "uses_positions", False) and model_for("hyena").wpe is None
+        # the attention-roles probe reads the blocks that have attention weights, whatever they are called
+        assert attention_blocks(focus) == list(range(focus.cfg.n_layer)) and attention_blocks(model_for("thex-2")) == [1] and attention_blocks(model_for("hyena")) == []
+    finally:
+        mixer_class.cache_clear()
+
+
 def test_a_mixer_that_breaks_the_contract_is_refused_when_first_built(monkeypatch):
     from thex.models import architecture
 

@@ -136,6 +136,25 @@ def test_claims_across_studies_draws_the_claims_every_study_tests_one_marker_per
     assert not (tmp_path / "none.png").exists()
 
 
+def test_no_two_labels_of_a_summary_share_a_colour_and_each_keeps_its_own_where_it_can():
+    import zlib
+
+    from thex.plots import _EXTRA_COLORS, figure_palette
+
+    # two mixer lists whose names fall on the same colour, beside the paper's models
+    lists = [f"hyena.{'.'.join(['attn'] * k)}" for k in range(1, 60)]
+    first, second = next((a, b) for a in lists for b in lists
+                         if a < b and zlib.crc32(a.encode()) % len(_EXTRA_COLORS) == zlib.crc32(b.encode()) % len(_EXTRA_COLORS))  # fmt: skip
+    labels = ["gpt2", "hyena", "thex-1", "thex-2", "thex-1 d64", "thex-1 d32", first, second]
+    palette = figure_palette(labels)
+    assert len(set(palette.values())) == len(labels)  # every label its own colour
+    assert all(palette[label] == arch_color(label) for label in ("gpt2", "hyena", "thex-1", "thex-2", first))  # stable per name
+    assert palette[second] != arch_color(second) and palette[second] in _EXTRA_COLORS
+    assert not {palette[first], palette[second]} & {arch_color(f"thex-{i}") for i in range(1, 9)}  # never a THEX's colour
+    assert figure_palette(reversed(labels)) == palette  # the same whatever order they come in
+    assert len(set(figure_palette([f"hyena.{'.'.join(['attn'] * k)}" for k in range(1, 40)]).values())) == 39  # past tab20b's 20
+
+
 def test_every_placement_gets_its_own_colour_and_column_two_block_ones_included():
     colours = {arch_color(f"thex-{i}") for i in range(1, 17)}
     assert len(colours) == 16 and not colours & {arch_color("gpt2"), arch_color("hyena")}

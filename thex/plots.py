@@ -2,7 +2,8 @@
 
 Every architecture has one colour in every figure (`arch_color`); a labelled variant of it
 (another position embedding, "gpt2/pos-none", or, where the summary has several widths,
-every width: "gpt2 d32", "gpt2 d64") is a lighter shade of it, fixed by the label. Exact match is drawn beside its majority-answer
+every width: "gpt2 d32", "gpt2 d64") is a lighter shade of it, fixed by the label; no two
+labels of a summary's figures share one (`figure_palette`). Exact match is drawn beside its majority-answer
 baseline, a dashed black line: a bar or point on that line has learned nothing an
 always-the-same answer does not give; bars and lines over test items carry their 95% CI
 (thex.stats), while the placement heatmap, learning curves and cost show means.
@@ -22,7 +23,7 @@ import zlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
 import matplotlib
@@ -58,33 +59,61 @@ from thex.io import atomic_path  # noqa: E402
 from thex.models.architecture import thex_blocks  # noqa: E402
 
 _BASE_COLORS = {"gpt2": "#1f77b4", "hyena": "#ff7f0e"}  # tab10 blue, orange
-# Mixer lists other than one-block THEX: the rest of tab10 (green, red, purple, ...), far
-# from GPT-2's blue and Hyena's orange.
-_OTHER_COLORS = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab10").colors[2:]]
+# One-block THEX-1..8: the rest of tab10 (green, red, purple, ...), far from GPT-2's blue
+# and Hyena's orange.
+_THEX_COLORS = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab10").colors[2:]]
+# Any other architecture (a mixer list, THEX with several attention blocks) by its name,
+# and the colours a label moves to when another label of its figure has its own: tab20b.
+_EXTRA_COLORS = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab20b").colors]
+# The colours of the summary being drawn (write_figures sets it): label -> colour, no two alike.
+_palette: dict[str, str] = {}
 
 
-def arch_color(label: str) -> str:
-    """One colour per architecture, the same in every figure and every run; a variant
-    ("gpt2 d64", "gpt2/pos-none": anything after the name) a lighter shade of it. GPT-2 and
-    Hyena have tab10's blue and orange; THEX-1..8 the other eight tab10 colours and
-    THEX-9..16 shades of viridis, distinct for up to 16 blocks; other mixer lists one of
-    tab10's other colours by their name."""
+def _own_color(label: str) -> str:
+    """A label's colour when nothing else in its figure has it (arch_color)."""
     arch, variant = split_label(label)
     blocks = thex_blocks(arch)
     if arch in _BASE_COLORS:
         color = _BASE_COLORS[arch]
-    elif blocks is not None and len(blocks) == 1 and blocks[0] <= len(_OTHER_COLORS):
-        color = _OTHER_COLORS[blocks[0] - 1]  # THEX-1..8: tab10's other colours
+    elif blocks is not None and len(blocks) == 1 and blocks[0] <= len(_THEX_COLORS):
+        color = _THEX_COLORS[blocks[0] - 1]  # THEX-1..8: tab10's other colours
     elif blocks is not None and len(blocks) == 1:
         # THEX-9..16: teal to yellow (the blue end of viridis would be near GPT-2's blue)
         color = matplotlib.colors.to_hex(plt.get_cmap("viridis")(0.35 + 0.65 * ((blocks[0] - 9) % 8) / 7))
     else:
-        color = _OTHER_COLORS[zlib.crc32(arch.encode()) % len(_OTHER_COLORS)]
+        color = _EXTRA_COLORS[zlib.crc32(arch.encode()) % len(_EXTRA_COLORS)]
     if not variant:
         return color
     shade = 0.3 + 0.25 * (zlib.crc32(label.encode()) % 3) / 2  # 0.3-0.55 of the way to white, stable per label
     rgb = np.array(matplotlib.colors.to_rgb(color))
     return matplotlib.colors.to_hex(rgb + (1 - rgb) * shade)
+
+
+def arch_color(label: str) -> str:
+    """One colour per architecture label, stable per name: GPT-2 and Hyena have tab10's
+    blue and orange; THEX-1..8 the other eight tab10 colours and THEX-9..16 shades of
+    viridis; other architectures one of tab20b's by their name; a variant ("gpt2 d64",
+    "gpt2/pos-none": anything after the name) a lighter shade of its architecture's. While
+    write_figures draws a summary, a label whose colour another label of the summary had
+    first (figure_palette) has the one it was given instead."""
+    return _palette.get(label) or _own_color(label)
+
+
+def figure_palette(labels: Iterable[str]) -> dict[str, str]:
+    """A colour for every label, no two alike: in model order, each its own colour unless an
+    earlier label has it, then the first free one of tab20b from a place fixed by its name
+    (and, were those spent, a hue of its own)."""
+    used: set[str] = set()
+    palette = {}
+    ordered = sorted(set(labels), key=lambda label: (label_order(split_label(label)[0]), label))
+    for n, label in enumerate(ordered):
+        color, start = _own_color(label), zlib.crc32(label.encode())
+        free = [c for k in range(len(_EXTRA_COLORS)) if (c := _EXTRA_COLORS[(start + k) % len(_EXTRA_COLORS)]) not in used]
+        if color in used:
+            color = free[0] if free else matplotlib.colors.to_hex(matplotlib.colors.hsv_to_rgb(((n * 0.618) % 1, 0.65, 0.8)))
+        used.add(color)
+        palette[label] = color
+    return palette
 
 
 def _with_display_labels(summary: dict[str, Any]) -> dict[str, Any]:
@@ -637,13 +666,18 @@ def write_figures(summary_dir: str | os.PathLike, out_dir: str | os.PathLike, he
     summary["tuning"] = tuning_table(raw["selection"], progress)
     out_dir = Path(out_dir)
     written = []
-    for name, figure in FIGURES.items():
-        fig = figure.draw(summary)
-        if figure.titled:
-            fig.suptitle(figure.title, fontsize=11, y=0.995)
-        for suffix in ("png", "svg"):
-            with atomic_path(out_dir / f"{name}.{suffix}") as tmp:
-                fig.savefig(tmp, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight")
-            written.append(out_dir / f"{name}.{suffix}")
-        plt.close(fig)
+    labels = set(summary["runs"]["arch"])  # display labels ("gpt2 d64") and, for the probe figures, their models
+    _palette.update(figure_palette(labels | {label.split(" ")[0] for label in labels}))
+    try:
+        for name, figure in FIGURES.items():
+            fig = figure.draw(summary)
+            if figure.titled:
+                fig.suptitle(figure.title, fontsize=11, y=0.995)
+            for suffix in ("png", "svg"):
+                with atomic_path(out_dir / f"{name}.{suffix}") as tmp:
+                    fig.savefig(tmp, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight")
+                written.append(out_dir / f"{name}.{suffix}")
+            plt.close(fig)
+    finally:
+        _palette.clear()
     return written

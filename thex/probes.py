@@ -262,6 +262,12 @@ def probe_scores(model: torch.nn.Module, probe_set: TokenizedSplit, splits: Mapp
     return pa.table(columns)
 
 
+def attention_blocks(model: torch.nn.Module) -> list[int]:
+    """The (0-based) blocks whose mixer has attention weights to read (the mixer contract's
+    `attention_weights`), whatever the mixer is called."""
+    return [i for i, block in enumerate(model.blocks) if callable(getattr(block.mixer, "attention_weights", None))]
+
+
 @torch.no_grad()
 def attention_roles(model: torch.nn.Module, split: TokenizedSplit, device: torch.device,
                     max_tokens: int = 16384) -> pa.Table:
@@ -270,7 +276,7 @@ def attention_roles(model: torch.nn.Module, split: TokenizedSplit, device: torch
     of items, and `uniform`: the weight a head attending evenly to positions 0..<sep> would
     give the role (its share of those positions; what a weight is compared with). No rows
     for a model without attention or a split that is not LoLa/MeMe."""
-    attention = [i for i, name in enumerate(model.mixer_names) if name == "attn"]
+    attention = attention_blocks(model)
     languages = split.table.column("language").to_pylist()
     if not attention or not set(languages) <= {"lola", "meme"}:
         return pa.table({"block": pa.array([], pa.int64()), "head": pa.array([], pa.int64()), "role": pa.array([], pa.string()),

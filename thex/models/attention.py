@@ -17,6 +17,7 @@ from thex.models.config import ModelConfig
 
 class CausalSelfAttention(nn.Module):
     causal = True  # the mixer contract (thex.models.lm.Mixer)
+    uses_positions = True  # attention is blind to order: with pos_emb "auto" the model adds learned positions
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

@@ -32,10 +32,15 @@ class Mixer(Protocol):
     only); its residual output projection is `out_proj` (scaled at initialisation);
     `forward_flops_per_token(cfg, seq_len)` is a static method (thex.models.flops); it may
     define `optimizer_group(param_name)` on any submodule to put parameters in a named
-    optimizer group (see LanguageModel.optimizer_groups). The tests check shape,
-    causality, finite gradients, FLOPs and parameters of every registered mixer."""
+    optimizer group (see LanguageModel.optimizer_groups). Two declared properties, both
+    optional: `uses_positions = True` when it cannot tell positions apart by itself (with
+    pos_emb "auto" the model then adds a learned position table, as GPT-2), and a method
+    `attention_weights(x)` -> (B, H, L, L) when it has attention weights to read (the
+    attention-roles probe reads them). The tests check shape, causality, finite
+    gradients, FLOPs and parameters of every registered mixer."""
 
     causal: bool
+    uses_positions: bool
 
     def __init__(self, cfg: ModelConfig) -> None: ...
 
@@ -96,7 +101,8 @@ class LanguageModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.mixer_names = parse_architecture(arch, cfg.n_layer)
-        use_pos = cfg.pos_emb == "learned" or (cfg.pos_emb == "auto" and "attn" in self.mixer_names)
+        uses_positions = any(getattr(mixer_class(name), "uses_positions", False) for name in self.mixer_names)
+        use_pos = cfg.pos_emb == "learned" or (cfg.pos_emb == "auto" and uses_positions)
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.wpe = nn.Embedding(cfg.max_len, cfg.d_model) if use_pos else None
         self.dropout = nn.Dropout(cfg.dropout)
