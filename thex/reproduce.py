@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from thex.aggregate import CELL, IDENTITY, PROVENANCE_KEYS, _pooled_item_ids, load_summary, orderings_table, run_progress
+from thex.aggregate import CELL, IDENTITY, PROVENANCE_KEYS, em_stats, load_summary, orderings_table, run_progress
 from thex.experiments import Headline
-from thex.stats import em_interval, holm, outcome_matrix
+from thex.stats import holm
 
 BITWISE_KEYS = [f"prov_{key}" for key in PROVENANCE_KEYS if key != "machine"]  # the machine name decides nothing
 
@@ -77,24 +77,22 @@ def _bitwise(mine: pd.DataFrame, reference: pd.DataFrame) -> tuple[bool, pd.Data
 
 
 def _cells(mine: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    # each cell's mean and 95% interval as the tables compute them (aggregate.em_stats)
+    ref_stats, my_stats = (em_stats(frame, CELL).set_index(CELL) for frame in (reference, mine))
     rows = []
     for key, ref in reference.groupby(CELL, sort=True):
-        here = mine
-        for column, value in zip(CELL, key):
-            here = here[here[column] == value]
         item = " ".join(map(str, key))
-        if here.empty:
+        if key not in my_stats.index:
             rows.append({"item": item, "mine": "missing", "reference": "", "test": "", "agrees": False, "p_value": math.nan})
             continue
-        ref_items, here_items = _pooled_item_ids(ref), _pooled_item_ids(here)
-        ref_mean, ref_low, ref_high = em_interval(outcome_matrix(ref_items))
-        mean, low, high = em_interval(outcome_matrix(here_items))
-        ref_seeds = ref_items.groupby("seed")["exact_match"].mean().to_numpy(dtype=float)
-        seeds = here_items.groupby("seed")["exact_match"].mean().to_numpy(dtype=float)
+        here = mine[(mine[CELL] == pd.Series(key, index=CELL)).all(axis=1)]
+        theirs, ours = ref_stats.loc[key], my_stats.loc[key]
+        ref_seeds = ref.groupby("seed")["exact_match"].mean().to_numpy(dtype=float)
+        seeds = here.groupby("seed")["exact_match"].mean().to_numpy(dtype=float)
         p = float(scipy_stats.ttest_ind(seeds, ref_seeds, equal_var=False).pvalue) if len(seeds) > 1 and len(ref_seeds) > 1 else math.nan
-        within = bool(ref_low <= mean <= ref_high and low <= ref_mean <= high)
-        rows.append({"item": item, "mine": f"{mean:.3f} [{low:.3f}, {high:.3f}] ({len(seeds)} seeds)",
-                     "reference": f"{ref_mean:.3f} [{ref_low:.3f}, {ref_high:.3f}] ({len(ref_seeds)} seeds)",
+        within = bool(theirs.em_ci_low <= ours.em_mean <= theirs.em_ci_high and ours.em_ci_low <= theirs.em_mean <= ours.em_ci_high)
+        rows.append({"item": item, "mine": f"{ours.em_mean:.3f} [{ours.em_ci_low:.3f}, {ours.em_ci_high:.3f}] ({len(seeds)} seeds)",
+                     "reference": f"{theirs.em_mean:.3f} [{theirs.em_ci_low:.3f}, {theirs.em_ci_high:.3f}] ({len(ref_seeds)} seeds)",
                      "within": within, "p_value": 1.0 if math.isnan(p) else p})  # fmt: skip
     table = pd.DataFrame(rows)
     tested = table["mine"] != "missing"
