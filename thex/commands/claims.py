@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m thex claims",
-        description="The claims every given study tests: difference (95%% CI) against width, one marker per study.",
+        description="The claims every given study tests: difference (95% CI) against width, one marker per study.",
     )
     parser.add_argument("--study", type=_study, action="append", required=True, metavar="LABEL=ORDERINGS_CSV",
                         help="a study's label and its tables/orderings.csv (give two or more)")  # fmt: skip
