@@ -59,7 +59,7 @@ def test_a_probe_of_two_concurrent_jobs_measures_and_sizes(tmp_path, capsys):
     }), data)  # fmt: skip
     config = tmp_path / "config.yaml"
     config.write_text((REPO / "config/verdicts/gpu.yaml").read_text()
-                      .replace("n_layer: 16, d_model: 256, n_head: 8, filter_order: 64", "n_layer: 2, d_model: 16, n_head: 2, filter_order: 8")
+                      .replace("n_layer: 16, d_model: 256, n_head: 8, mixers: {hyena: {filter_order: 64}}", "n_layer: 2, d_model: 16, n_head: 2, mixers: {hyena: {filter_order: 8}}")
                       .replace("d_model: [256, 512]", "d_model: [8, 16]")
                       .replace("thex-12", "thex-2").replace("thex-13", "thex-2"))  # fmt: skip
     out, sized = tmp_path / "probe.json", tmp_path / "sized.yaml"

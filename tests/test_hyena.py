@@ -85,10 +85,11 @@ def explicit_hyena(m: HyenaMixer, cfg: ModelConfig, x: torch.Tensor) -> torch.Te
     """HyenaOperator's forward written out from its formulas, with loops and a Toeplitz
     matrix instead of FFTs, and the filter features and decay recomputed from scratch."""
     B, L, d = x.shape
-    N, n, E = cfg.hyena_order, cfg.max_len, cfg.emb_dim
+    h = cfg.mixer_settings("hyena")
+    N, n, E = h.hyena_order, cfg.max_len, h.emb_dim
     C = (N + 1) * d
     u = x @ m.in_proj.weight.T + m.in_proj.bias  # (B, L, C)
-    w, K = m.short_conv_weight, cfg.short_filter_order
+    w, K = m.short_conv_weight, h.short_filter_order
     uc = m.short_conv_bias.expand(B, L, C).clone()
     for t in range(L):
         for j in range(K):
@@ -127,7 +128,7 @@ def explicit_hyena(m: HyenaMixer, cfg: ModelConfig, x: torch.Tensor) -> torch.Te
 @pytest.mark.parametrize("order,seq_len", [(2, 12), (2, 9), (3, 8)])
 def test_hyena_mixer_matches_explicit_formulas(order, seq_len):
     torch.manual_seed(order)
-    cfg = ModelConfig(vocab_size=4, max_len=12, d_model=6, n_head=1, hyena_order=order, filter_order=8, emb_dim=5)
+    cfg = ModelConfig(vocab_size=4, max_len=12, d_model=6, n_head=1, mixers={"hyena": {"hyena_order": order, "filter_order": 8, "emb_dim": 5}})
     m = HyenaMixer(cfg).double()
     x = torch.randn(2, seq_len, 6, dtype=torch.float64)
     with torch.no_grad():
@@ -135,7 +136,7 @@ def test_hyena_mixer_matches_explicit_formulas(order, seq_len):
 
 
 def test_filter_of_a_shorter_sequence_is_a_prefix():
-    cfg = ModelConfig(vocab_size=4, max_len=32, d_model=4, n_head=1, filter_order=8)
+    cfg = ModelConfig(vocab_size=4, max_len=32, d_model=4, n_head=1, mixers={"hyena": {"filter_order": 8}})
     m = HyenaMixer(cfg)
     torch.testing.assert_close(m.filter(10), m.filter(32)[:, :10])
 

@@ -17,7 +17,7 @@ from thex.models.flops import flops_per_token
 from thex.models.architecture import MIXERS
 from thex.models.lm import build_model, count_parameters, mixer_class
 
-TINY = {"vocab_size": 16, "max_len": 24, "n_layer": 3, "d_model": 16, "n_head": 2, "filter_order": 8}
+TINY = {"vocab_size": 16, "max_len": 24, "n_layer": 3, "d_model": 16, "n_head": 2, "mixers": {"hyena": {"filter_order": 8}}}
 ARCHS = ["gpt2", "hyena", "thex-2", "thex-1+3"]
 # Causality holds for every architecture above and every registered mixer on its own (a
 # newly registered mixer is tested without being added here).
@@ -78,9 +78,13 @@ def test_build_model_records_its_blocks():
         ({"n_heads": 2}, "unknown key 'n_heads' (did you mean 'n_head'?)"),
         ({"d_model": "16"}, "d_model: expected an integer"),
         ({"n_head": 3}, "d_model: 16 is not divisible by n_head (3)"),
-        ({"emb_dim": 6}, "emb_dim: must be odd (time + sin/cos pairs), got 6"),
-        ({"emb_dim": 3}, "emb_dim: must be >= 5, got 3"),
-        ({"hyena_order": 1}, "hyena_order: must be >= 2, got 1"),
+        ({"mixers": {"hyena": {"emb_dim": 6}}}, "mixers.hyena.emb_dim: must be odd (time + sin/cos pairs), got 6"),
+        ({"mixers": {"hyena": {"emb_dim": 3}}}, "mixers.hyena.emb_dim: must be >= 5, got 3"),
+        ({"mixers": {"hyena": {"hyena_order": 1}}}, "mixers.hyena.hyena_order: must be >= 2, got 1"),
+        ({"mixers": {"hyena": {"filter_ordr": 8}}}, "unknown key 'mixers.hyena.filter_ordr' (did you mean 'filter_order'?)"),
+        ({"mixers": {"hyna": {}}}, "unknown key 'mixers.hyna' (did you mean 'hyena'?)"),
+        ({"mixers": {"attn": {}}}, "unknown key 'mixers.attn'; valid keys: hyena"),  # attention has no settings
+        ({"filter_order": 8}, "unknown key 'filter_order'"),  # a mixer's setting lives under its name
         ({"pos_emb": "rotary"}, "pos_emb: 'rotary' is not one of"),
         ({"dropout": 1.0}, "dropout: must be in [0, 1), got 1.0"),
         ({"dropout": -0.1}, "dropout: must be in [0, 1), got -0.1"),
@@ -187,8 +191,8 @@ def test_causality_by_suffix_perturbation(arch):
 
 
 def expected_parameters(cfg: ModelConfig, blocks: list[str]) -> int:
-    d, V, r, N, Fo, E, K = (cfg.d_model, cfg.vocab_size, cfg.mlp_ratio, cfg.hyena_order,
-                            cfg.filter_order, cfg.emb_dim, cfg.short_filter_order)
+    h = cfg.mixer_settings("hyena")
+    d, V, r, N, Fo, E, K = (cfg.d_model, cfg.vocab_size, cfg.mlp_ratio, h.hyena_order, h.filter_order, h.emb_dim, h.short_filter_order)
     attn = (d * 3 * d + 3 * d) + (d * d + d)
     hyena = (
         (d * (N + 1) * d + (N + 1) * d)  # in_proj
@@ -207,7 +211,7 @@ def expected_parameters(cfg: ModelConfig, blocks: list[str]) -> int:
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("order", [2, 3])
 def test_parameter_counts_match_the_formula(arch, order):
-    cfg = tiny(hyena_order=order)
+    cfg = tiny(mixers={"hyena": {"filter_order": 8, "hyena_order": order}})
     m = build_model(cfg, arch)
     blocks = parse_architecture(arch, cfg.n_layer)
     counts = count_parameters(m)
@@ -254,8 +258,8 @@ def test_gpt2_initialisation():
 
 
 def test_optimizer_groups():
-    m = model_for("thex-2")
-    groups = m.optimizer_groups(lr=1e-3, weight_decay=0.1, filter_lr=5e-4, filter_emb_lr=1e-5)
+    m = model_for("thex-2", mixers={"hyena": {"filter_order": 8, "filter_lr": 5e-4}})
+    groups = m.optimizer_groups(lr=1e-3, weight_decay=0.1, filter_emb_lr=1e-5)
     by_name = {g["name"]: g for g in groups}
     assert set(by_name) == {"decay", "no_decay", "filter", "filter_emb"}
     ids = [id(p) for g in groups for p in g["params"]]
@@ -305,7 +309,7 @@ def trained_counter():
     """A tiny THEX model (one Hyena and one attention block) trained to count."""
     torch.manual_seed(0)
     cfg = from_dict(ModelConfig, {"vocab_size": 12, "max_len": 16, "n_layer": 2, "d_model": 32, "n_head": 2,
-                                  "filter_order": 16})
+                                  "mixers": {"hyena": {"filter_order": 16}}})
     m = build_model(cfg, "thex-2")
     opt = torch.optim.AdamW(m.optimizer_groups(lr=1e-2, weight_decay=0.0))
     gen = torch.Generator().manual_seed(0)
@@ -524,7 +528,7 @@ def test_what_a_mixer_declares_decides_positions_and_probes_not_its_name(monkeyp
 def test_a_mixer_that_breaks_the_contract_is_refused_when_first_built(monkeypatch):
     from thex.models import architecture
 
-    monkeypatch.setitem(architecture.MIXERS, "plain", "torch.nn:Identity")
+    monkeypatch.setitem(architecture.MIXERS, "plain", architecture.Mixer("torch.nn:Identity", "identity"))
     mixer_class.cache_clear()
     try:
         with pytest.raises(TypeError, match="mixer 'plain' breaks the mixer contract.*causal = True.*forward_flops_per_token"):

@@ -37,7 +37,7 @@ def data_dir(tmp_path_factory):
 
 def tiny_model(arch: str = "thex-2", seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    cfg = from_dict(ModelConfig, {"vocab_size": 81, "max_len": 64, "n_layer": 2, "d_model": 16, "n_head": 2, "filter_order": 8})
+    cfg = from_dict(ModelConfig, {"vocab_size": 81, "max_len": 64, "n_layer": 2, "d_model": 16, "n_head": 2, "mixers": {"hyena": {"filter_order": 8}}})
     return build_model(cfg, arch).eval()
 
 
@@ -119,7 +119,7 @@ def test_the_probe_set_holds_no_evaluation_program(tmp_path):
 def trained_dir(data_dir, tmp_path_factory):
     """A GPT-2 of 2 blocks trained far enough to get some test items right."""
     out = tmp_path_factory.mktemp("run")
-    run = from_dict(RunConfig, {"model": {"n_layer": 2, "d_model": 32, "n_head": 2, "filter_order": 16},
+    run = from_dict(RunConfig, {"model": {"n_layer": 2, "d_model": 32, "n_head": 2, "mixers": {"hyena": {"filter_order": 16}}},
                                 "training": {"steps": 200, "batch_size": 32, "lr": 3e-3, "warmup_steps": 10, "checkpoint_every": 200}})  # fmt: skip
     train(run, data_dir, out, "gpt2", seed=0)
     return out

@@ -40,7 +40,7 @@ DATA = {
     },
     "splits": {"train": {"n": 1500}, "valid": {"n": 64}, "test": {"n": 200}},
 }
-MODEL = {"n_layer": 2, "d_model": 32, "n_head": 2, "filter_order": 16}
+MODEL = {"n_layer": 2, "d_model": 32, "n_head": 2, "mixers": {"hyena": {"filter_order": 16}}}
 
 
 def run_config(**training_overrides) -> RunConfig:
@@ -151,7 +151,8 @@ def test_the_logged_rate_is_the_one_each_parameter_group_got(data_dir, tmp_path,
         return original(forward, model, optimizer, batch, cfg, device, job, step)
 
     monkeypatch.setattr(training, "train_step", recording)
-    cfg = run_config(steps=20, warmup_steps=4, lr=0.01, filter_lr=0.002)
+    cfg = from_dict(RunConfig, {"model": {**MODEL, "mixers": {"hyena": {"filter_order": 16, "filter_lr": 0.002}}},  # Hyena's own setting
+                                "training": {"steps": 20, "batch_size": 32, "lr": 0.01, "warmup_steps": 4, "checkpoint_every": 50}})
     train(cfg, data_dir, tmp_path / "run", "hyena", seed=0)
     logged = pq.read_table(tmp_path / "run" / "metrics.parquet").column("lr").to_pylist()
     schedule = [training.learning_rate_factor(s, 20, cfg.training) for s in range(20)]

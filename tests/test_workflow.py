@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -414,7 +415,7 @@ def test_misspelled_dataset_knob_is_named(tmp_path):
     assert "unknown key 'experiments.length.data.programs.n_statment' (did you mean 'n_statements'?)" in run.stdout + run.stderr
 
 
-TOY_MIXER = '''"""A toy mixer: the running mean of a projection of the positions so far."""
+TOY_MIXER = '''"""A toy mixer: the running mean of a projection of the positions so far, scaled."""
 
 import torch
 import torch.nn as nn
@@ -427,24 +428,26 @@ class CumulativeMean(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        self.scale = cfg.mixer_settings("cummean").scale  # its own setting: model.mixers.cummean.scale
         self.in_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
         self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.in_proj(x).cumsum(dim=1)  # (B, L, d): sums over positions <= t
         counts = torch.arange(1, x.shape[1] + 1, device=x.device, dtype=h.dtype)[None, :, None]  # (1, L, 1)
-        return self.out_proj(h / counts)
+        return self.out_proj(self.scale * h / counts)
 
     @staticmethod
     def forward_flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
-        return 2 * 2 * cfg.d_model * cfg.d_model + 2 * cfg.d_model
+        return 2 * 2 * cfg.d_model * cfg.d_model + 3 * cfg.d_model
 '''
 
 
 def test_a_new_mixer_and_experiment_run_end_to_end_as_the_readme_says(tmp_path):
-    # README, "Extending": 1. write the mixer module; 2. register it in architecture.MIXERS;
-    # 3. use it, alone and in a list, in a config with a new experiment. Done here on a copy
-    # of the repository; no committed file needs regenerating.
+    # README, "Extending": 1. write the mixer module; 2. register it in architecture.MIXERS,
+    # with its setting's default; 3. use it, alone and in a list, in a config with a new
+    # experiment that sets it. Done here on a copy of the repository; no other file changes,
+    # and no committed file needs regenerating.
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(REPO / "Snakefile", repo / "Snakefile")
@@ -453,7 +456,9 @@ def test_a_new_mixer_and_experiment_run_end_to_end_as_the_readme_says(tmp_path):
     (repo / "thex" / "models" / "cummean.py").write_text(TOY_MIXER)
     registry = repo / "thex" / "models" / "architecture.py"
     text = registry.read_text()
-    text = text.replace('    "hyena": "thex.models.hyena:HyenaMixer",\n', '    "hyena": "thex.models.hyena:HyenaMixer",\n    "cummean": "thex.models.cummean:CumulativeMean",\n')
+    line = '    "cummean": Mixer("thex.models.cummean:CumulativeMean", "cumulative mean", {"scale": 1.0}),\n'
+    text = text.replace("\n}\n", "\n" + line + "}\n", 1)  # the registry's last entry
+    assert line in text
     registry.write_text(text)
     for generated in ("workflow/schemas/config.schema.yaml", "config/README.md"):  # what `python -m thex schema` writes: unchanged
         check = subprocess.run([sys.executable, "-c", "from thex.schema import workflow_schema_yaml, config_reference_markdown; "
@@ -462,6 +467,7 @@ def test_a_new_mixer_and_experiment_run_end_to_end_as_the_readme_says(tmp_path):
         assert check.returncode == 0 and check.stdout == (REPO / generated).read_text(), generated
     config = yaml.safe_load(TINY.read_text())
     config["headline"] = {}
+    config["model"]["mixers"]["cummean"] = {"scale": 0.5}
     config["experiments"] = {
         "counting": {
             "description": "A new experiment: one or two statements of add and sub.",
@@ -481,6 +487,8 @@ def test_a_new_mixer_and_experiment_run_end_to_end_as_the_readme_says(tmp_path):
     experiments = pd.read_csv(workdir / "results" / "tables" / "experiments.csv")
     assert set(experiments.arch) == {"gpt2", "cummean", "cummean.attn"} and set(experiments.experiment) == {"counting"}
     assert (workdir / "results" / "counting" / "base" / "cummean.attn").is_dir()  # the list's name, as a path
+    (sidecar,) = (workdir / "results" / "counting" / "base" / "cummean").rglob("model.json")
+    assert json.loads(sidecar.read_text())["model_config"]["mixers"]["cummean"] == {"scale": 0.5}  # the config's setting reached it
     assert (workdir / "results" / "figures" / "em_by_architecture.png").stat().st_size > 10_000
 
 

@@ -26,7 +26,7 @@ def _dynamic_imports(module: str) -> set[str]:
         return set()
     from thex.models.architecture import MIXERS  # torch-free
 
-    return {target.split(":")[0] for target in MIXERS.values()}
+    return {entry.target.split(":")[0] for entry in MIXERS.values()}
 
 
 def _module_file(module: str) -> Path | None:

@@ -30,7 +30,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Mapping, TypeVar
+from typing import Annotated, Any, Callable, Iterable, Mapping, TypeVar
 
 import yaml
 
@@ -70,7 +70,7 @@ class Checked:
         """Rules between fields; each raises ConfigError with its own message."""
 
 
-def _unknown_key(key: Any, valid: Iterable[str], where: str) -> ConfigError:
+def unknown_key(key: Any, valid: Iterable[str], where: str) -> ConfigError:
     """The error for a key that is none of `valid`, with the nearest valid one."""
     close = difflib.get_close_matches(str(key), list(valid), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -88,7 +88,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> 
     hints = _field_types(cls)
     unknown = [k for k in data if k not in hints]
     if unknown:
-        raise _unknown_key(unknown[0], hints, where)
+        raise unknown_key(unknown[0], hints, where)
     kwargs = {k: _coerce(hints[k], v, _describe(where, k)) for k, v in data.items()}
     try:
         return cls(**kwargs)
@@ -140,6 +140,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 _check_keywords(mark.keywords, value, where)
             elif isinstance(mark, Overrides):
                 _check_overrides(mark.classes, mark.exclude, value, where)
+            elif isinstance(mark, Keyed):
+                value = {key: _keyed(mark.class_of(key, where), item, _describe(where, key)) for key, item in value.items()}
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -157,7 +159,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 valid = set().union(*forms.values())
                 unknown = [k for k in value if k not in valid]
                 if unknown:
-                    raise _unknown_key(unknown[0], valid, where)
+                    raise unknown_key(unknown[0], valid, where)
         errors = []
         for arg in arms:
             try:
@@ -238,6 +240,11 @@ def _kind(tp: Any) -> str | None:
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp)
 
 
+def _keyed(cls: type, item: Any, where: str) -> Any:
+    """A `Keyed` mapping's value: built as `cls` from a mapping, or one already built."""
+    return item if isinstance(item, cls) else from_dict(cls, item, where)
+
+
 def _kind_of(value: Any) -> str:
     """`_kind`'s word for a value as it was written."""
     if isinstance(value, Mapping):
@@ -269,6 +276,17 @@ class Overrides:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes Annotated metadata
+class Keyed:
+    """`Annotated[Mapping[str, Any], Keyed(class_of)]`: a mapping whose value under each key
+    is a config of the class `class_of(key, where)` gives (each mixer's own settings, under
+    its name), built and checked where it is written; `class_of` raises ConfigError for a
+    key it does not know. The classes come from a registry that users extend, so the JSON
+    schema says only "a mapping of mappings": a generated file never changes when they do."""
+
+    class_of: Callable[[str, str], type]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes Annotated metadata
 class Schema:
     """`Annotated[T, Schema({"minimum": 1})]`: JSON-schema keywords added to T's schema and
     checked by `from_dict` (`_check_keywords`), so both layers read one declaration."""
@@ -286,7 +304,7 @@ def _check_overrides(classes: tuple[type, ...], exclude: tuple[str, ...], value:
         if key in exclude:  # set by the code, or not overridable here: the class says why
             continue
         if key not in hints:
-            raise _unknown_key(key, hints, where)
+            raise unknown_key(key, hints, where)
         field_type = hints[key]
         arms = typing.get_args(field_type) if typing.get_origin(field_type) in (typing.Union, types.UnionType) else (field_type,)
         sections = tuple(arm for arm in arms if dataclasses.is_dataclass(arm))

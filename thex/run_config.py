@@ -28,7 +28,6 @@ class TrainConfig(Checked):
     warmup_steps: Annotated[int, AT_LEAST_0] = 100
     weight_decay: Annotated[float, AT_LEAST_0] = 0.1
     betas: tuple[Beta, Beta] = (0.9, 0.95)
-    filter_lr: Annotated[float, POSITIVE] | None = None  # Hyena filter group (default: lr)
     grad_clip: Annotated[float, AT_LEAST_0] = 1.0  # max gradient norm; 0 turns clipping off
     loss_on: Literal["answer", "all"] = "answer"  # what is optimised; both are logged
     # by_length: batches of samples of similar length (BatchOrder): padding fell from 45% to
@@ -45,10 +44,9 @@ class TrainConfig(Checked):
             raise ConfigError(f"tokens: a token budget ({self.tokens}) and steps ({self.steps}) are both given; set one to null")
         if self.steps is None and self.tokens is None:
             raise ConfigError("steps: no training budget; give steps or tokens")
-        for key in ("lr", "filter_lr"):  # AdamW multiplies each weight by 1 - lr * weight_decay every step
-            if (getattr(self, key) or 0) * self.weight_decay >= 1:
-                raise ConfigError(f"weight_decay: {self.weight_decay} x {key} {getattr(self, key)} is at least 1, so AdamW's decay "
-                                  "would zero or flip every weight each step; lower one of them")  # fmt: skip
+        if self.lr * self.weight_decay >= 1:  # AdamW multiplies each weight by 1 - lr * weight_decay every step
+            raise ConfigError(f"weight_decay: {self.weight_decay} x lr {self.lr} is at least 1, so AdamW's decay "
+                              "would zero or flip every weight each step; lower one of them")  # fmt: skip
 
 
 TrainOverrides = Annotated[Mapping[str, Any], Overrides(TrainConfig)]

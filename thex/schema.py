@@ -23,7 +23,7 @@ import types
 import typing
 from typing import Any
 
-from thex.config import _EXPONENT_FLOAT, Overrides, Schema
+from thex.config import _EXPONENT_FLOAT, Keyed, Overrides, Schema
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # YAML 1.1 (PyYAML) reads `1e-3` and `4e6` as strings; from_dict takes them as numbers.
@@ -195,6 +195,8 @@ def _type_text(tp: Any, rules: list[str]) -> str:
         for mark in marks:
             if isinstance(mark, Overrides):
                 return "overrides: any keys of " + " and ".join(f"[{c.__name__}](#{_anchor(c)})" for c in mark.classes)
+            if isinstance(mark, Keyed):
+                return "mapping: registered mixer name -> its settings"
             if isinstance(mark, Schema):
                 rules += _rule_text(dict(mark.keywords))
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -233,7 +235,8 @@ def config_reference_markdown() -> str:
     from thex.datasets import DatasetConfig, SplitConfig
     from thex.experiments import ExperimentConfig, Headline, Probes, Sweep, WorkflowConfig
     from thex.languages.generate import ListOpsConfig, ProgramConfig
-    from thex.models.config import ModelConfig
+    from thex.experiments import RESERVED_NAMES
+    from thex.models.config import HyenaSettings, ModelConfig
     from thex.run_config import TrainConfig
 
     sections = [
@@ -243,6 +246,7 @@ def config_reference_markdown() -> str:
         (Headline, "`headline.NAME:` one headline setting", ()),
         (ExperimentConfig, "`experiments.NAME:` one experiment", ()),
         (ModelConfig, "`model:` (top level, or `experiments.NAME.model`)", ("vocab_size",)),
+        (HyenaSettings, "`model.mixers.hyena:`", ()),
         (TrainConfig, "`training:` (top level, `training_by_arch.ARCH`, or `experiments.NAME.training`)", ()),
         (DatasetConfig, "`experiments.NAME.data:` a dataset (conditions override its keys)", ()),
         (ProgramConfig, "`data.programs:` LoLa/MeMe programs (docs/languages.md)", ()),
@@ -262,7 +266,7 @@ def config_reference_markdown() -> str:
         "bits and every number float32 (not infinite, not so small it rounds to 0); a job whose",
         "estimated memory exceeds both `mem_mb` and the machine's memory (a GPU's 80 GB with `gpus`) is refused with the figure; names",
         "of experiments and conditions become folders, so they cannot start with a dot, and",
-        "`summary`, `tables`, `figures`, `logs` are reserved. `1e-3` and `4e6` are read as numbers.",
+        ", ".join(f"`{name}`" for name in RESERVED_NAMES) + " are reserved. `1e-3` and `4e6` are read as numbers.",
         "",
         "Sections: " + ", ".join(f"[{cls.__name__}](#{_anchor(cls)})" for cls, _, _ in sections) + ".",
     ]

@@ -294,7 +294,7 @@ class Progress:
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> AdamW:
-    groups = model.optimizer_groups(lr=cfg.lr, weight_decay=cfg.weight_decay, filter_lr=cfg.filter_lr)
+    groups = model.optimizer_groups(lr=cfg.lr, weight_decay=cfg.weight_decay)
     for group in groups:
         group["base_lr"] = group["lr"]  # the schedule scales each group's own rate
     return AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)

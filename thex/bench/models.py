@@ -110,11 +110,12 @@ class References:
 
     def _safari_stack(self, cfg: ModelConfig, blocks: list[str]) -> nn.Module:
         model = build_model(cfg, blocks)
+        hyena = cfg.mixer_settings("hyena")
         for block, mixer in zip(model.blocks, blocks):
             if mixer == "hyena":
                 block.mixer = self.safari.HyenaOperator(
-                    cfg.d_model, cfg.max_len, order=cfg.hyena_order, filter_order=cfg.filter_order,
-                    dropout=cfg.dropout, emb_dim=cfg.emb_dim, w=cfg.filter_sine_freq,
+                    cfg.d_model, cfg.max_len, order=hyena.hyena_order, filter_order=hyena.filter_order,
+                    dropout=cfg.dropout, emb_dim=hyena.emb_dim, w=hyena.filter_sine_freq,
                 )
         return model
 

@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--compile", nargs="+", default=["off"], choices=["off", "on"], help="train eager (off), compiled (on) or both")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--model", default='{"n_layer": 4, "d_model": 64, "n_head": 4, "filter_order": 16}', help="model config (JSON)")
+    parser.add_argument("--model", default='{"n_layer": 4, "d_model": 64, "n_head": 4, "mixers": {"hyena": {"filter_order": 16}}}', help="model config (JSON)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)

@@ -2,22 +2,36 @@
 
 An architecture is a name (`gpt2`, `hyena`, `attn`, `thex-12`, `thex-3+9`) or a list of
 mixer names, one per block, named by joining them with dots (`hyena.attn.hyena.hyena`).
-This module knows mixers by name only (`MIXERS`: name -> "module:Class"), so that checking
-a config does not import torch; `thex.models.lm.mixer_class` imports a mixer's class and
-checks it against the mixer contract.
+This module knows mixers by their registry entries only (`MIXERS`: name -> the class as
+"module:Class", a display label, and the mixer's own settings), so that checking a config
+does not import torch; `thex.models.lm.mixer_class` imports a mixer's class and checks it
+against the mixer contract.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
-# The registered mixers, the one place a mixer is added: name -> "module:Class". A name is
-# lower-case letters and digits (it is part of architecture names, run paths and Snakemake
-# wildcards); thex.models.lm.mixer_class imports the class and checks the contract.
-MIXERS: dict[str, str] = {
-    "attn": "thex.models.attention:CausalSelfAttention",
-    "hyena": "thex.models.hyena:HyenaMixer",
+from thex.models.config import HyenaSettings
+
+
+class Mixer(NamedTuple):
+    """A registry entry: what a mixer is, without importing it."""
+
+    target: str  # its class, "module:Class" (imported by thex.models.lm.mixer_class)
+    label: str  # what messages and docs call it
+    # its own settings, set per config under model.mixers.<name>: a Checked dataclass
+    # (HyenaSettings), or a mapping of defaults whose types the values give ({kernel_size: 4})
+    settings: type | Mapping[str, Any] | None = None
+
+
+# The registered mixers, the one place a mixer is added. A name is lower-case letters and
+# digits (it is part of architecture names, run paths and Snakemake wildcards).
+MIXERS: dict[str, Mixer] = {
+    "attn": Mixer("thex.models.attention:CausalSelfAttention", "causal self-attention (GPT-2)"),
+    "hyena": Mixer("thex.models.hyena:HyenaMixer", "Hyena operator", HyenaSettings),
 }
 MIXER_NAME = r"[a-z][a-z0-9]*"
 # architectures whose blocks all have the same mixer, besides the mixer names themselves
@@ -44,7 +58,7 @@ ARCHITECTURE_RULE = "a known architecture: gpt2, thex-N, thex-N+M, a registered 
 # The same with the registry's names, for messages: "'mamba' is not a known architecture (...)"
 KNOWN_ARCHITECTURES = (f"a known architecture ({', '.join([*sorted(UNIFORM_ALIASES), *sorted(MIXERS)])}, thex-N, thex-N+M, "
                        f"or a list of mixers: {', '.join(sorted(MIXERS))})")  # fmt: skip
-KNOWN_MIXERS = f"a known mixer ({', '.join(sorted(MIXERS))})"
+KNOWN_MIXERS = f"a known mixer ({', '.join(f'{name}: {MIXERS[name].label}' for name in sorted(MIXERS))})"
 
 
 def architecture_name(arch: str | Sequence[str]) -> str:

@@ -197,15 +197,16 @@ class HyenaFilter(nn.Module):
 
     def __init__(self, channels: int, cfg: ModelConfig):
         super().__init__()
-        n, order = cfg.max_len, cfg.filter_order
+        hyena = cfg.mixer_settings("hyena")
+        n, order = cfg.max_len, hyena.filter_order
         t = torch.linspace(0, 1, n)[:, None]  # (max_len, 1)
-        bands = (cfg.emb_dim - 1) // 2
+        bands = (hyena.emb_dim - 1) // 2
         w = 2 * math.pi * torch.linspace(0, n - 1, n)[:, None] / n  # (max_len, 1)
         f = torch.linspace(1e-4, bands - 1, bands)[None, :]  # (1, bands)
         z = torch.exp(-1j * f * w)  # (max_len, bands) complex
         self.z = nn.Parameter(torch.cat([t, z.real, z.imag], dim=-1))  # (max_len, emb_dim)
-        self.freq = nn.Parameter(torch.full((order,), cfg.filter_sine_freq))
-        self.lin1 = nn.Linear(cfg.emb_dim, order)
+        self.freq = nn.Parameter(torch.full((order,), hyena.filter_sine_freq))
+        self.lin1 = nn.Linear(hyena.emb_dim, order)
         self.lin2 = nn.Linear(order, order)
         self.lin3 = nn.Linear(order, order)
         self.lin_out = nn.Linear(order, channels, bias=False)
@@ -236,7 +237,8 @@ class HyenaMixer(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        d, N, K = cfg.d_model, cfg.hyena_order, cfg.short_filter_order
+        hyena = cfg.mixer_settings("hyena")  # model.mixers.hyena (HyenaSettings)
+        d, N, K = cfg.d_model, hyena.hyena_order, hyena.short_filter_order
         self.order = N
         self.in_proj = nn.Linear(d, (N + 1) * d, bias=cfg.bias)
         # depthwise short filter, initialised as nn.Conv1d would be (uniform, bound 1/sqrt(K))
@@ -271,7 +273,8 @@ class HyenaMixer(nn.Module):
           FFT) and n/2+1 complex products (6 FLOPs each), shared by L tokens
         The implicit-filter MLP runs once per step, not per token, and is left out (for
         d=256, L=512, batch 64 it is under 0.1% of the total)."""
-        d, N, K = cfg.d_model, cfg.hyena_order, cfg.short_filter_order
+        hyena = cfg.mixer_settings("hyena")
+        d, N, K = cfg.d_model, hyena.hyena_order, hyena.short_filter_order
         n = fft_size(seq_len)
         fft_conv = (2 * 2.5 * n * math.log2(n) + 6 * (n // 2 + 1)) / seq_len
         return 2 * (N + 2) * d * d + 2 * K * (N + 1) * d + N * d + (N - 1) * d * fft_conv

@@ -55,11 +55,12 @@ def mixer_class(name: str) -> type[nn.Module]:
     training budget."""
     if name not in MIXER_TARGETS:
         raise ValueError(f"unknown mixer {name!r}; registered mixers: {', '.join(sorted(MIXER_TARGETS))}")
-    module_name, _, class_name = MIXER_TARGETS[name].partition(":")
+    target = MIXER_TARGETS[name].target
+    module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name, None)
     problems = []
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        problems.append(f"{MIXER_TARGETS[name]} is not an nn.Module class")
+        problems.append(f"{target} is not an nn.Module class")
     else:
         if getattr(cls, "causal", None) is not True:
             problems.append("it does not declare `causal = True` (a language model's mixer must not read ahead)")
@@ -149,17 +150,16 @@ class LanguageModel(nn.Module):
         """idx (B, L) -> logits (B, L, vocab_size), float32 (also under autocast)."""
         return self.head(self.hidden_states(idx)).float()
 
-    def optimizer_groups(
-        self, lr: float, weight_decay: float, filter_lr: float | None = None, filter_emb_lr: float = 1e-5
-    ) -> list[dict]:
+    def optimizer_groups(self, lr: float, weight_decay: float, filter_emb_lr: float = 1e-5) -> list[dict]:
         """Parameter groups for torch.optim.AdamW, each with a `name`:
         - decay: 2-D weights of the projections (weight_decay, lr)
         - no_decay: biases, LayerNorms, embeddings (the tied head too), Hyena skip terms
-        - filter: Hyena implicit-filter MLP and sine frequencies (weight decay 0, filter_lr,
-          default lr)
+        - filter: Hyena implicit-filter MLP and sine frequencies (weight decay 0, the model's
+          mixers.hyena.filter_lr, default lr)
         - filter_emb: the filters' positional features (weight decay 0, filter_emb_lr; the
           reference's lr_pos_emb default 1e-5)
         Empty groups are left out."""
+        filter_lr = self.cfg.mixer_settings("hyena").filter_lr
         rates = {"filter": lr if filter_lr is None else filter_lr, "filter_emb": filter_emb_lr}
         special: dict[int, str] = {}  # id(parameter) -> group
         for module in self.modules():
