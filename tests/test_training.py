@@ -28,6 +28,7 @@ from thex.models.saved import ModelFileError, load_model
 from thex.run_config import RunConfig, TrainConfig
 from thex.training import TrainingError, train
 from thex.config import from_dict
+from thex.models.config import ModelConfig
 
 DATA = {
     "seed": 0,
@@ -604,3 +605,24 @@ def test_validation_is_scored_on_the_valid_split_alone(trained, data_dir):
     assert last.valid_answer_loss == pytest.approx(float(scores["answer_loss"].mean()), rel=1e-6)
     on_train = score_split(model, train_split.head(cfg.eval_samples), torch.device("cpu"))
     assert abs(float(on_train["answer_loss"].mean()) - last.valid_answer_loss) > 1e-4
+
+
+def test_a_model_saved_before_mixers_carried_their_settings_still_loads(tmp_path):
+    # Saved by earlier versions: Hyena's keys at the top of model_config, not under mixers.hyena.
+    from thex.config import to_dict
+    from thex.models.lm import build_model
+    from thex.models.saved import save_model
+
+    cfg = from_dict(ModelConfig, {"vocab_size": 20, "max_len": 16, "n_layer": 2, "d_model": 16, "n_head": 2,
+                                  "mixers": {"hyena": {"filter_order": 8, "short_filter_order": 2}}})  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(cfg, "thex-1")
+    save_model(tmp_path, model, {"model_config": to_dict(cfg), "blocks": model.mixer_names})
+    sidecar = json.loads((tmp_path / "model.json").read_text())
+    old = dict(sidecar["model_config"])
+    old.update(old.pop("mixers")["hyena"])
+    (tmp_path / "model.json").write_text(json.dumps({**sidecar, "model_config": old}))
+    loaded, _ = load_model(tmp_path, torch.device("cpu"))
+    assert loaded.cfg.mixer_settings("hyena").filter_order == 8 and loaded.cfg.mixer_settings("hyena").short_filter_order == 2
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
