@@ -10,10 +10,14 @@ as those between seeds, so the question becomes statistical. Hence two modes:
 - **bitwise**, where every run of both summaries has one and the same provenance and the
   runs are the same (cell, rate, seed): every test item's exact match must be equal; the
   first differing one is reported;
-- **statistical** otherwise: per cell, each mean must lie within the other's 95% interval
-  and a two-sample Welch test over the per-seed means (Holm over the cells) must not
-  reject; per claim of the headline settings, the verdict (against 0, Holm within its
-  family) must be the same.
+- **statistical** otherwise: per cell, a two-sample t test over the per-seed means must
+  not reject "both runs draw from one process" after Holm over the cells (alpha 0.05).
+  Under that null both samples come from one distribution, so the test pools their
+  variances (Student's, S_a + S_b - 2 degrees of freedom); a rerun of the same process
+  then fails about 5% of the time (7% with late-starting seeds: tests/test_reproduce.py
+  simulates both), where "each mean within the other's 95% interval" failed about two
+  reruns in three with 3 seeds a cell and is shown, not decided on. Per claim of the
+  headline settings, the verdict (against 0, Holm within its family) must be the same.
 
 The result is one table and one line ("reproduces the reference statistically: 6/6 cells,
 6/6 verdicts").
@@ -76,6 +80,26 @@ def _bitwise(mine: pd.DataFrame, reference: pd.DataFrame) -> tuple[bool, pd.Data
     return False, pd.DataFrame(rows), f"{len(differ):,} of {len(merged):,} test items differ; the first: {where}"
 
 
+ALPHA = 0.05  # a cell disagrees when its Holm-adjusted p-value is below this
+
+
+def same_process_p_value(seeds: np.ndarray, ref_seeds: np.ndarray) -> float:
+    """Two-sided p-value of "these per-seed means and the reference's are draws of one
+    process": Student's two-sample t test, variances pooled as that null implies (Welch's,
+    which does not assume it, has about 2 degrees of freedom with 3 seeds a side and
+    cannot reject a gross difference when one side's seeds agree). NaN with fewer than 2
+    seeds on a side."""
+    if len(seeds) < 2 or len(ref_seeds) < 2:
+        return math.nan
+    a, b = np.asarray(seeds, dtype=float), np.asarray(ref_seeds, dtype=float)
+    df = len(a) + len(b) - 2
+    pooled = ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / df
+    if pooled == 0:  # every seed alike on both sides: the means are equal or not
+        return 1.0 if a.mean() == b.mean() else 0.0
+    t = (a.mean() - b.mean()) / math.sqrt(pooled * (1 / len(a) + 1 / len(b)))
+    return float(2 * scipy_stats.t.sf(abs(t), df))
+
+
 def _cells(mine: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     # each cell's mean and 95% interval as the tables compute them (aggregate.em_stats)
     ref_stats, my_stats = (em_stats(frame, CELL).set_index(CELL) for frame in (reference, mine))
@@ -89,7 +113,7 @@ def _cells(mine: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
         theirs, ours = ref_stats.loc[key], my_stats.loc[key]
         ref_seeds = ref.groupby("seed")["exact_match"].mean().to_numpy(dtype=float)
         seeds = here.groupby("seed")["exact_match"].mean().to_numpy(dtype=float)
-        p = float(scipy_stats.ttest_ind(seeds, ref_seeds, equal_var=False).pvalue) if len(seeds) > 1 and len(ref_seeds) > 1 else math.nan
+        p = same_process_p_value(seeds, ref_seeds)
         within = bool(theirs.em_ci_low <= ours.em_mean <= theirs.em_ci_high and ours.em_ci_low <= theirs.em_mean <= ours.em_ci_high)
         rows.append({"item": item, "mine": f"{ours.em_mean:.3f} [{ours.em_ci_low:.3f}, {ours.em_ci_high:.3f}] ({len(seeds)} seeds)",
                      "reference": f"{theirs.em_mean:.3f} [{theirs.em_ci_low:.3f}, {theirs.em_ci_high:.3f}] ({len(ref_seeds)} seeds)",
@@ -99,8 +123,9 @@ def _cells(mine: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     table.loc[tested, "p_holm"] = holm(table.loc[tested, "p_value"].to_numpy())
     for i in table.index[tested]:
         row = table.loc[i]
-        table.loc[i, "test"] = f"{'means within each other' if row.within else 'a mean outside the other'}'s 95% CI; Welch p {row.p_value:.2g} (Holm {row.p_holm:.2g})"
-        table.loc[i, "agrees"] = bool(row.within and row.p_holm >= 0.05)
+        shown = "means within each other's 95% CI" if row.within else "a mean outside the other's 95% CI"
+        table.loc[i, "test"] = f"t test over seeds p {row.p_value:.2g} (Holm {row.p_holm:.2g}); {shown}"
+        table.loc[i, "agrees"] = bool(row.p_holm >= ALPHA)
     return table[["item", "mine", "reference", "test", "agrees"]].astype({"agrees": bool})
 
 
