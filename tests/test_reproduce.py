@@ -114,7 +114,8 @@ def test_a_rerun_of_the_same_process_fails_the_cell_test_rarely(late_share, ceil
     # runs start late and end near the baseline). The check's cell decision (t test over
     # seeds, Holm over the cells) should call such a rerun different about 5% of the time.
     # Measured: 4.9% without late starters, 6.9% with a quarter of them. "Each mean within
-    # the other's 95% interval", the rule before, failed 66% and 78% of these reruns.
+    # the other's 95% interval", the rule before, failed 66% and 78% of these reruns
+    # (simulated with intervals over seeds alone).
     from thex.reproduce import ALPHA, same_process_p_value
     from thex.stats import holm
 
