@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping
 import pytest
 import yaml
 
-from thex.config import ConfigError, Overrides, _field_types, from_dict
+from thex.config import ConfigError, Keyed, Overrides, _field_types, from_dict
 from thex.experiments import WorkflowConfig, deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +43,15 @@ def _leaves(tp: Any, path: tuple[str, ...], seen: set) -> Iterator[tuple[tuple[s
     """(path, int or float, shape) of every numeric key reachable from config type `tp`:
     each class's field once, at the first path found. shape: scalar, list or pair."""
     tp, marks = _strip(tp)
+    keyed = [m for m in marks if isinstance(m, Keyed)]
+    if keyed:  # each registered mixer's own settings under its name (model.mixers.hyena.filter_order)
+        from thex.models.architecture import MIXERS
+        from thex.models.config import settings_class
+
+        for name in MIXERS:
+            if settings_class(name) is not None:
+                yield from _class_leaves(keyed[0].class_of(name, ".".join(path)), path + (name,), seen)
+        return
     overrides = [m for m in marks if isinstance(m, Overrides)]
     if overrides:  # a mapping of another class's keys
         for mark in overrides:
