@@ -135,3 +135,29 @@ def test_a_rerun_of_the_same_process_fails_the_cell_test_rarely(late_share, ceil
     moved = [same_process_p_value(rng.normal(0.5, 0.08, 3), rng.normal(0.9, 0.08, 3)) for _ in range(500)]
     assert np.mean(np.array(moved) < ALPHA / 6) > 0.7
     assert same_process_p_value(np.array([1.0, 1.0, 1.0]), np.array([0.598, 0.427, 0.491])) < ALPHA / 6
+
+
+def _per_seed_em(summary: Path) -> pd.Series:
+    """Test exact match of each run, over every test item of its splits."""
+    runs = pd.read_parquet(summary / "runs.parquet")
+    runs = runs[runs.split.str.startswith("test")]
+    hits = (runs.exact_match * runs.n_samples).groupby([runs.experiment, runs.arch, runs.seed]).sum()
+    return hits / runs.n_samples.groupby([runs.experiment, runs.arch, runs.seed]).sum()
+
+
+def test_the_committed_runs_on_two_kernel_paths_check_and_spread_as_documented():
+    paths = REPO / "snapshots" / "kernel_paths"
+    avx512, avx2 = paths / "avx512" / "summary", paths / "avx2" / "summary"
+    same = check_reproduction(avx512, avx512, HEADLINE)
+    assert same.mode == "bitwise" and same.reproduced
+    assert same.line.startswith("reproduces the reference bitwise: 27,000 test items of 18 runs identical (torch_version 2.13.0+cpu, cpu_capability AVX512")
+    across = check_reproduction(avx2, avx512, HEADLINE)
+    assert across.mode == "statistical" and across.reproduced
+    assert across.line.startswith("reproduces the reference statistically: 6/6 cells, 6/6 verdicts agree (provenance here: torch_version 2.13.0+cpu, cpu_capability AVX2")
+    # The spread docs/reproducibility.md quotes, from these two summaries.
+    a, b = _per_seed_em(avx512), _per_seed_em(avx2)
+    per_seed, per_cell = (a - b).abs(), (a.groupby(level=[0, 1]).mean() - b.groupby(level=[0, 1]).mean()).abs()
+    quoted = (f"per-seed test exact match differs by a median of {per_seed.median():.3f} and up to {per_seed.max():.3f}",
+              f"means by a median of {per_cell.median():.3f} and up to {per_cell.max():.3f}")  # fmt: skip
+    text = " ".join((REPO / "docs" / "reproducibility.md").read_text().split())  # line breaks aside
+    assert all(q in text for q in quoted), quoted

@@ -268,7 +268,8 @@ def test_regenerate_builds_figures_from_a_summary_without_training(tiny_run, tmp
 VERDICT_PARTS = ("verdicts/d32", "verdicts/nopos", "verdicts/d64")
 
 
-@pytest.mark.parametrize("snapshot, config", [("reference", "config.yaml"), ("laptop", "laptop.yaml"), ("verdicts/d32", "verdicts/d32.yaml"), ("verdicts", "verdicts/d32.yaml"), ("verdicts/confirm", "verdicts/confirm.yaml")])
+@pytest.mark.parametrize("snapshot, config", [("reference", "config.yaml"), ("laptop", "laptop.yaml"), ("verdicts/d32", "verdicts/d32.yaml"), ("verdicts", "verdicts/d32.yaml"), ("verdicts/confirm", "verdicts/confirm.yaml"),
+                                              ("kernel_paths/avx512", "config.yaml"), ("kernel_paths/avx2", "config.yaml")])
 def test_committed_results_rebuild_every_table_and_figure(tmp_path, snapshot, config):
     summary = REPO / "snapshots" / snapshot / "summary"
     if snapshot == "verdicts":
