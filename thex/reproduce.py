@@ -63,6 +63,15 @@ def _describe(provenance: set[tuple]) -> str:
     return ", ".join(f"{key.removeprefix('prov_')} {values[key]}" for key in ("prov_torch_version", "prov_cpu_capability", "prov_device", "prov_threads"))
 
 
+def _differs(ours: set[tuple], theirs: set[tuple]) -> str:
+    """'; differs in: KEY, ...' between two single provenances (a code hash or torch git
+    commit that differs is not in `_describe`'s words), else ''."""
+    if len(ours) != 1 or len(theirs) != 1:
+        return ""
+    keys = [key.removeprefix("prov_") for key, a, b in zip(BITWISE_KEYS, next(iter(ours)), next(iter(theirs))) if a != b]
+    return f"; differs in: {', '.join(keys)}" if keys else ""
+
+
 def _bitwise(mine: pd.DataFrame, reference: pd.DataFrame) -> tuple[bool, pd.DataFrame, str]:
     keys = [*IDENTITY, "split", "id"]
     merged = reference[[*keys, "exact_match"]].merge(mine[[*keys, "exact_match"]], on=keys, how="left", suffixes=("_ref", "_mine"))
@@ -92,12 +101,11 @@ def same_process_p_value(seeds: np.ndarray, ref_seeds: np.ndarray) -> float:
     if len(seeds) < 2 or len(ref_seeds) < 2:
         return math.nan
     a, b = np.asarray(seeds, dtype=float), np.asarray(ref_seeds, dtype=float)
-    df = len(a) + len(b) - 2
-    pooled = ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / df
-    if pooled == 0:  # every seed alike on both sides: the means are equal or not
-        return 1.0 if a.mean() == b.mean() else 0.0
-    t = (a.mean() - b.mean()) / math.sqrt(pooled * (1 / len(a) + 1 / len(b)))
-    return float(2 * scipy_stats.t.sf(abs(t), df))
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # every seed alike on both sides: the means are equal or not
+        return 1.0 if a[0] == b[0] else 0.0
+    # from the summary statistics: scipy's ttest_ind warns of precision loss when one side's seeds agree
+    result = scipy_stats.ttest_ind_from_stats(a.mean(), a.std(ddof=1), len(a), b.mean(), b.std(ddof=1), len(b), equal_var=True)
+    return float(result.pvalue)
 
 
 def _cells(mine: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +172,7 @@ def check_reproduction(summary_dir: str | os.PathLike, reference_dir: str | os.P
     claims = _claims(mine, reference, headline) if headline else pd.DataFrame(columns=cells.columns)
     table = pd.concat([cells.assign(kind="cell"), claims.assign(kind="claim")], ignore_index=True).astype({"agrees": bool})
     ok = bool(table["agrees"].all())
-    why = "no provenance recorded" if not ours or not theirs else f"provenance here: {_describe(ours)}; reference: {_describe(theirs)}"
+    why = "no provenance recorded" if not ours or not theirs else f"provenance here: {_describe(ours)}; reference: {_describe(theirs)}{_differs(ours, theirs)}"
     line = (f"{'reproduces' if ok else 'does not reproduce'} the reference statistically: {int(cells['agrees'].sum())}/{len(cells)} "
             f"cells, {int(claims['agrees'].sum())}/{len(claims)} verdicts agree ({why})")  # fmt: skip
     return Check("statistical", ok, line, table[["kind", "item", "mine", "reference", "test", "agrees"]])

@@ -233,9 +233,8 @@ def _default_text(f: dataclasses.Field) -> str:
 def config_reference_markdown() -> str:
     """config/README.md: what every config key is, its type, bounds and default."""
     from thex.datasets import DatasetConfig, SplitConfig
-    from thex.experiments import ExperimentConfig, Headline, Probes, Sweep, WorkflowConfig
+    from thex.experiments import RESERVED_NAMES, ExperimentConfig, Headline, Probes, Sweep, WorkflowConfig
     from thex.languages.generate import ListOpsConfig, ProgramConfig
-    from thex.experiments import RESERVED_NAMES
     from thex.models.config import HyenaSettings, ModelConfig
     from thex.run_config import TrainConfig
 
